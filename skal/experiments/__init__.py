@@ -1,0 +1,29 @@
+"""Simulated labeling campaigns: learning curves, AUBC, resumable run logs, plots.
+
+The harness answers one question: with a given model, which query strategy
+reaches the accuracy you need with the fewest labels, and how fast?
+:func:`run_experiment` runs every strategy on every seed (optionally in
+parallel), writing each round to disk as it finishes so that an interrupted
+experiment resumes where it stopped; :class:`ExperimentResults` turns the
+records into learning curves, a summary table and a plot.
+"""
+
+from ._campaign import round_seed, simulate_campaign
+from ._experiment import initial_split, load_results, run_experiment
+from ._metrics import aubc, final_accuracy, labels_to_target
+from ._records import RunLog, read_run_file
+from ._report import ExperimentResults
+
+__all__ = [
+    "ExperimentResults",
+    "RunLog",
+    "aubc",
+    "final_accuracy",
+    "initial_split",
+    "labels_to_target",
+    "load_results",
+    "read_run_file",
+    "round_seed",
+    "run_experiment",
+    "simulate_campaign",
+]

@@ -1,0 +1,328 @@
+"""Several strategies x several seeds of labeling campaigns, in parallel if asked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_array, column_or_1d
+
+from ._campaign import _SPLIT, round_seed, simulate_campaign, strategy_name
+from ._records import RunLog, _jsonable, read_run_file
+from ._report import ExperimentResults
+
+__all__ = ["run_experiment", "initial_split", "load_results"]
+
+
+def initial_split(y, pool_idx, n_initial, *, balanced=True, random_state=None):
+    """Choose the seed set of a campaign among ``pool_idx``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels of all samples.
+    pool_idx : array-like of int
+        Positions eligible for the seed set.
+    n_initial : int
+        Size of the seed set.
+    balanced : bool, default=True
+        Take ``n_initial // K`` of each of the K classes (the remainder from
+        randomly chosen classes), as the MNIST protocol of Gal et al. 2017's
+        20 balanced labels; False draws uniformly from the pool.
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    initial_idx : ndarray of int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.experiments import initial_split
+    >>> y = np.repeat([0, 1, 2], 10)
+    >>> idx = initial_split(y, np.arange(30), 6, random_state=0)
+    >>> np.bincount(y[idx]).tolist()
+    [2, 2, 2]
+    """
+    from sklearn.utils import check_random_state
+
+    rng = check_random_state(random_state)
+    y = np.asarray(y)
+    pool_idx = np.asarray(pool_idx, dtype=np.intp)
+    if not 1 <= n_initial <= len(pool_idx):
+        raise ValueError(
+            f"n_initial={n_initial} must be between 1 and the pool size ({len(pool_idx)})."
+        )
+    if not balanced:
+        return np.sort(rng.choice(pool_idx, size=n_initial, replace=False))
+    classes = np.unique(y[pool_idx])
+    if n_initial < len(classes):
+        raise ValueError(
+            f"a balanced seed set needs at least one label per class: n_initial={n_initial} "
+            f"< {len(classes)} classes. Raise n_initial or pass balanced_initial=False."
+        )
+    per_class = np.full(len(classes), n_initial // len(classes))
+    per_class[rng.choice(len(classes), size=n_initial % len(classes), replace=False)] += 1
+    chosen = []
+    for cls, k in zip(classes, per_class):
+        members = pool_idx[y[pool_idx] == cls]
+        if len(members) < k:
+            raise ValueError(
+                f"class {np.asarray(cls).item()!r} has only {len(members)} pool samples, fewer than the "
+                f"{k} a balanced seed set of {n_initial} needs."
+            )
+        chosen.append(rng.choice(members, size=k, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def _named_strategies(strategies):
+    if isinstance(strategies, dict):
+        items = list(strategies.items())
+    else:
+        if isinstance(strategies, (str, tuple)) or callable(strategies):
+            strategies = [strategies]
+        items = []
+        for spec in strategies:
+            base = spec[0] if isinstance(spec, tuple) else spec
+            items.append((strategy_name(base), spec))
+    names = [n for n, _ in items]
+    if not items:
+        raise ValueError("strategies is empty: pass at least one strategy.")
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"strategy names must be unique, got {names}; pass a dict "
+            "{name: strategy} to tell apart two variants of one strategy."
+        )
+    return items
+
+
+def _validate(X, y, name):
+    X = check_array(X, accept_sparse="csr", allow_nd=True, dtype=None, input_name=name)
+    y = column_or_1d(y, warn=True)
+    if len(X) != len(y):
+        raise ValueError(f"{name} has {len(X)} rows but its labels have {len(y)}.")
+    return X, y
+
+
+def run_experiment(
+    estimator,
+    X,
+    y,
+    *,
+    strategies,
+    X_test=None,
+    y_test=None,
+    test_size=0.25,
+    n_initial=20,
+    balanced_initial=True,
+    batch_size=10,
+    budget=100,
+    seeds=(0,),
+    warm_start=False,
+    pool_subset=None,
+    output_dir=None,
+    resume=True,
+    n_jobs=None,
+    progress=True,
+):
+    """Simulate labeling campaigns: every strategy, every seed.
+
+    For each seed the data are split into a test set (unless ``X_test`` is
+    given), a seed set of ``n_initial`` labels and a pool; every strategy
+    starts from the same split, so their curves differ only by what they
+    query. Each (strategy, seed) run is written round by round to
+    ``output_dir/runs/<strategy>__seed<seed>.jsonl`` and, when interrupted,
+    resumes from its last finished round.
+
+    Parameters
+    ----------
+    estimator : estimator or callable
+        A scikit-learn classifier (cloned for every run and, unless
+        ``warm_start``, every round; its ``random_state`` parameters are set
+        from the seed and round), or a factory returning a fresh one.
+    X, y : array-like
+        Pool data (and test data unless ``X_test`` is given). ``X`` may be
+        2-d or an image array ``(n, channels, h, w)``.
+    strategies : str, callable, list or dict
+        Registry names (see :data:`skal.strategies.STRATEGIES`), callables
+        with the query-strategy contract, ``(strategy, options)`` tuples, or
+        a dict ``{display name: any of those}``.
+    X_test, y_test : array-like, default=None
+        Fixed test set; when None a stratified ``test_size`` split of ``X``
+        is made per seed.
+    test_size : float, default=0.25
+    n_initial : int, default=20
+        Labels before the first query.
+    balanced_initial : bool, default=True
+        Class-balanced seed set.
+    batch_size : int, default=10
+        Labels acquired per round.
+    budget : int, default=100
+        Total labels (seed set included) at which a run stops.
+    seeds : int or sequence of int, default=(0,)
+        One run per seed and strategy.
+    warm_start : bool, default=False
+        Keep the model between rounds instead of re-initialising it.
+    pool_subset : int, default=None
+        Score only a random subset of this many unlabeled points per round.
+    output_dir : path-like, default=None
+        Where the run logs go; None keeps results in memory only.
+    resume : bool, default=True
+        Continue runs found in ``output_dir`` instead of starting over.
+    n_jobs : int, default=None
+        Runs in parallel through joblib (None: one at a time).
+    progress : bool, default=True
+        tqdm bars over runs and rounds.
+
+    Returns
+    -------
+    results : ExperimentResults
+        All round records, with learning curves, the summary table and the plot.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skal.experiments import run_experiment
+    >>> def first(clf, X_pool, n_instances=1, random_state=None):
+    ...     return list(range(n_instances)), None
+    >>> X, y = load_iris(return_X_y=True)
+    >>> res = run_experiment(LogisticRegression(), X, y, strategies=first,
+    ...                      n_initial=6, batch_size=5, budget=16, progress=False)
+    >>> [r["n_labels"] for r in res.records]
+    [6, 11, 16]
+    """
+    X, y = _validate(X, y, "X")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("pass both X_test and y_test, or neither.")
+    if X_test is not None:
+        X_test, y_test = _validate(X_test, y_test, "X_test")
+    for pname, value in (("batch_size", batch_size), ("budget", budget), ("n_initial", n_initial)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{pname} must be a positive integer; got {value!r}.")
+    if budget < n_initial:
+        raise ValueError(f"budget={budget} is below n_initial={n_initial}: nothing would be queried.")
+    if pool_subset is not None and (not isinstance(pool_subset, (int, np.integer)) or pool_subset < batch_size):
+        raise ValueError(
+            f"pool_subset={pool_subset!r} must be an integer >= batch_size={batch_size} (or None)."
+        )
+    seeds = [int(seeds)] if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty: pass at least one seed.")
+    named = _named_strategies(strategies)
+    classes = np.unique(y if y_test is None else np.concatenate([y, y_test]))
+    runs_dir = None if output_dir is None else Path(output_dir) / "runs"
+
+    tasks = []
+    for seed in seeds:
+        if X_test is None:
+            pool_idx, test_idx = train_test_split(
+                np.arange(len(y)),
+                test_size=test_size,
+                stratify=y,
+                random_state=round_seed(seed, -1, _SPLIT),
+            )
+            pool_idx = np.sort(pool_idx)
+            test_idx = np.sort(test_idx)
+        else:
+            pool_idx, test_idx = np.arange(len(y)), None
+        if budget > len(pool_idx):
+            raise ValueError(f"budget={budget} exceeds the pool size ({len(pool_idx)}).")
+        initial = initial_split(
+            y, pool_idx, n_initial, balanced=balanced_initial, random_state=round_seed(seed, -1, _SPLIT + 1)
+        )
+        for name, spec in named:
+            tasks.append((name, spec, seed, pool_idx, test_idx, initial))
+
+    settings = {
+        "n_samples": len(y),
+        "n_test": len(y_test) if y_test is not None else None,
+        "test_size": test_size if X_test is None else None,
+        "n_initial": n_initial,
+        "balanced_initial": balanced_initial,
+        "batch_size": batch_size,
+        "budget": budget,
+        "warm_start": warm_start,
+        "pool_subset": pool_subset,
+    }
+    if output_dir is not None:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(output_dir) / "experiment.json", "w", encoding="utf-8") as fh:
+            json.dump(
+                _jsonable({**settings, "seeds": seeds, "strategies": [n for n, _ in named],
+                           "estimator": repr(estimator)}),
+                fh,
+                indent=2,
+            )
+
+    def one(name, spec, seed, pool_idx, test_idx, initial, inner_progress):
+        if test_idx is None:
+            Xp, yp, Xt, yt = X, y, X_test, y_test
+        else:
+            Xp, yp, Xt, yt = X, y, X[test_idx], y[test_idx]
+        log = None if runs_dir is None else RunLog(runs_dir, name, seed, settings)
+        return simulate_campaign(
+            estimator,
+            spec,
+            Xp,
+            yp,
+            Xt,
+            yt,
+            pool_idx=pool_idx,
+            initial_idx=initial,
+            batch_size=batch_size,
+            budget=budget,
+            seed=seed,
+            classes=classes,
+            warm_start=warm_start,
+            pool_subset=pool_subset,
+            log=log,
+            resume=resume,
+            progress=inner_progress,
+            name=name,
+        )
+
+    from tqdm.auto import tqdm
+
+    outer = tqdm(total=len(tasks), desc="runs", disable=not progress)
+    results = []
+    try:
+        if n_jobs in (None, 1) or len(tasks) == 1:
+            for task in tasks:
+                results.append(one(*task, progress))
+                outer.update(1)
+        else:
+            from joblib import Parallel, delayed
+
+            parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            for records in parallel(delayed(one)(*task, False) for task in tasks):
+                results.append(records)
+                outer.update(1)
+    finally:
+        outer.close()
+    order = {(name, seed): i for i, (name, _, seed, *_rest) in enumerate(tasks)}
+    results.sort(key=lambda recs: order.get((recs[0]["strategy"], recs[0]["seed"]), 0) if recs else 0)
+    return ExperimentResults([r for recs in results for r in recs])
+
+
+def load_results(output_dir):
+    """Read every run log of an output folder back into :class:`ExperimentResults`.
+
+    Parameters
+    ----------
+    output_dir : path-like
+        A folder written by :func:`run_experiment` (or ``skal run``).
+
+    Returns
+    -------
+    results : ExperimentResults
+    """
+    runs = Path(output_dir) / "runs"
+    if not runs.is_dir():
+        raise FileNotFoundError(f"no run logs in {runs}: is {output_dir} an experiment output folder?")
+    records = []
+    for path in sorted(runs.glob("*.jsonl")):
+        records.extend(read_run_file(path)[1])
+    return ExperimentResults(records)

@@ -1,0 +1,212 @@
+"""Learning curves, the summary table and the plot of an experiment's records."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from ._metrics import aubc, final_accuracy, labels_to_target
+
+__all__ = ["ExperimentResults"]
+
+
+class ExperimentResults:
+    """Round records of an experiment and what is computed from them.
+
+    Parameters
+    ----------
+    records : list of dict
+        Round records as written by :func:`~skal.experiments.simulate_campaign`
+        (keys ``strategy``, ``seed``, ``round``, ``n_labels``, ``accuracy``,
+        ``nll``, ``queried``, ``train_seconds``, ``query_seconds``).
+
+    Examples
+    --------
+    >>> from skal.experiments import ExperimentResults
+    >>> recs = [dict(strategy="s", seed=0, round=r, n_labels=10 * (r + 1),
+    ...              accuracy=a, nll=1.0, queried=[], train_seconds=0.1,
+    ...              query_seconds=0.0) for r, a in enumerate([0.5, 0.7, 0.9])]
+    >>> row = ExperimentResults(recs).summary(targets=(0.8,))[0]
+    >>> round(row["aubc"], 3), row["f_acc"], row["labels_to_target"][0.8]
+    (0.7, 0.9, 30.0)
+    """
+
+    def __init__(self, records):
+        self.records = list(records)
+
+    @property
+    def strategies(self):
+        """Strategy names in the order they first appear."""
+        return list(dict.fromkeys(r["strategy"] for r in self.records))
+
+    def runs(self):
+        """``{(strategy, seed): records sorted by round}``."""
+        runs = defaultdict(list)
+        for r in self.records:
+            runs[(r["strategy"], r["seed"])].append(r)
+        return {k: sorted(v, key=lambda r: r["round"]) for k, v in runs.items()}
+
+    def curves(self, metric="accuracy"):
+        """Learning curves per strategy, aligned on label counts.
+
+        Parameters
+        ----------
+        metric : {"accuracy", "nll"}, default="accuracy"
+
+        Returns
+        -------
+        curves : dict
+            ``{strategy: (n_labels, values)}`` with ``n_labels`` of shape
+            ``(R,)`` and ``values`` of shape ``(n_seeds, R)``; NaN where a
+            seed has no point at that label count (an unfinished run).
+        """
+        out = {}
+        runs = self.runs()
+        for strategy in self.strategies:
+            seeds = sorted(s for (st, s) in runs if st == strategy)
+            grid = sorted({r["n_labels"] for s in seeds for r in runs[(strategy, s)]})
+            pos = {n: i for i, n in enumerate(grid)}
+            values = np.full((len(seeds), len(grid)), np.nan)
+            for i, s in enumerate(seeds):
+                for r in runs[(strategy, s)]:
+                    values[i, pos[r["n_labels"]]] = r[metric]
+            out[strategy] = (np.asarray(grid), values)
+        return out
+
+    def summary(self, targets=(0.9, 0.95)):
+        """One row per strategy: AUBC, F-acc, labels-to-target, NLL and time.
+
+        Parameters
+        ----------
+        targets : sequence of float, default=(0.9, 0.95)
+            Accuracies for the labels-to-target columns.
+
+        Returns
+        -------
+        rows : list of dict
+            Keys ``strategy``, ``n_seeds``, ``aubc``/``aubc_std``,
+            ``f_acc``/``f_acc_std``, ``final_nll``, ``labels_to_target``
+            (``{target: mean labels over the seeds that reach it, or None}``),
+            ``reached`` (``{target: seeds that reach it}``), ``train_seconds``
+            and ``query_seconds`` (mean total per run).
+        """
+        rows = []
+        runs = self.runs()
+        for strategy in self.strategies:
+            per_seed = [v for (st, _), v in runs.items() if st == strategy]
+            aubcs, faccs, nlls, train, query = [], [], [], [], []
+            hits = {t: [] for t in targets}
+            for recs in per_seed:
+                n = [r["n_labels"] for r in recs]
+                acc = [r["accuracy"] for r in recs]
+                aubcs.append(aubc(n, acc))
+                faccs.append(final_accuracy(n, acc))
+                nlls.append(recs[-1]["nll"])
+                train.append(sum(r["train_seconds"] for r in recs))
+                query.append(sum(r["query_seconds"] for r in recs))
+                for t in targets:
+                    hits[t].append(labels_to_target(n, acc, t))
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "n_seeds": len(per_seed),
+                    "aubc": float(np.mean(aubcs)),
+                    "aubc_std": float(np.std(aubcs)),
+                    "f_acc": float(np.mean(faccs)),
+                    "f_acc_std": float(np.std(faccs)),
+                    "final_nll": float(np.mean(nlls)),
+                    "labels_to_target": {
+                        t: (float(np.mean([h for h in hits[t] if h is not None]))
+                            if any(h is not None for h in hits[t]) else None)
+                        for t in targets
+                    },
+                    "reached": {t: sum(h is not None for h in hits[t]) for t in targets},
+                    "max_labels": max(r["n_labels"] for recs in per_seed for r in recs),
+                    "train_seconds": float(np.mean(train)),
+                    "query_seconds": float(np.mean(query)),
+                }
+            )
+        return rows
+
+    def format_table(self, targets=(0.9, 0.95)):
+        """The summary as an aligned text table (what ``skal run`` prints).
+
+        A labels-to-target cell is the mean over seeds; ``(k/n)`` follows it
+        when only k of n seeds reached the target, and ``>B`` means no seed
+        did within the budget B.
+        """
+        rows = self.summary(targets)
+        header = ["strategy", "seeds", "AUBC", "F-acc", "NLL"]
+        header += [f"labels@{t:.0%}" for t in targets]
+        header += ["train s", "query s"]
+        table = [header]
+        for row in rows:
+            cells = [
+                row["strategy"],
+                str(row["n_seeds"]),
+                f"{row['aubc']:.4f}±{row['aubc_std']:.4f}",
+                f"{row['f_acc']:.4f}±{row['f_acc_std']:.4f}",
+                f"{row['final_nll']:.3f}",
+            ]
+            for t in targets:
+                value, k = row["labels_to_target"][t], row["reached"][t]
+                if value is None:
+                    cells.append(f">{row['max_labels']}")
+                elif k < row["n_seeds"]:
+                    cells.append(f"{value:.0f} ({k}/{row['n_seeds']})")
+                else:
+                    cells.append(f"{value:.0f}")
+            cells += [f"{row['train_seconds']:.1f}", f"{row['query_seconds']:.1f}"]
+            table.append(cells)
+        widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+        lines = []
+        for j, r in enumerate(table):
+            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+            if j == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def plot(self, path=None, *, metric="accuracy", title=None, ax=None):
+        """Learning curves: mean ± std over seeds, one line per strategy.
+
+        Drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas, so
+        it works without a display and leaves pyplot's state alone.
+
+        Parameters
+        ----------
+        path : path-like, default=None
+            Where to save the figure (PNG, PDF, SVG... by extension).
+        metric : {"accuracy", "nll"}, default="accuracy"
+        title : str, default=None
+        ax : matplotlib Axes, default=None
+            Draw into these axes instead of a new figure.
+
+        Returns
+        -------
+        figure : matplotlib.figure.Figure
+        """
+        if ax is None:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+
+            fig = Figure(figsize=(7, 4.5), layout="constrained")
+            FigureCanvasAgg(fig)
+            ax = fig.add_subplot()
+        else:
+            fig = ax.figure
+        for strategy, (n, values) in self.curves(metric).items():
+            mean = np.nanmean(values, axis=0)
+            std = np.nanstd(values, axis=0)
+            (line,) = ax.plot(n, mean, label=f"{strategy} (n={len(values)})")
+            if len(values) > 1:
+                ax.fill_between(n, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.set_xlabel("number of labels")
+        ax.set_ylabel("test accuracy" if metric == "accuracy" else "test NLL")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        if title:
+            ax.set_title(title)
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
