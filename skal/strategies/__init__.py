@@ -1,0 +1,112 @@
+"""Query strategies with modAL's contract.
+
+Every strategy is a plain function::
+
+    strategy(classifier, X_pool, n_instances=1, *, random_state=None, **options)
+        -> (query_idx, scores)
+
+``classifier`` may be a modAL or skal learner/committee, a Pipeline, a
+scikit-learn ensemble or any classifier; predictive samples are read through
+:func:`skal.models.predict_proba_samples`, chunk by chunk, so pools of any
+size are scored in bounded memory. ``query_idx`` holds ``n_instances``
+distinct pool positions, best first, and ``scores`` their acquisition
+scores (modAL 0.4.2.1 unpacks exactly that pair).
+
+Strategies can be named by string, for command lines and grid searches:
+
+>>> from skal.strategies import get_strategy
+>>> get_strategy("bald").__name__
+'bald'
+"""
+
+from ._bald import bald
+from ._batch_bald import batch_bald
+from ._consensus_entropy import consensus_entropy
+from ._entropy import entropy
+from ._least_confident import least_confident
+from ._margin import margin
+from ._max_disagreement import max_disagreement
+from ._mean_std import mean_std
+from ._random import random_sampling
+from ._var_ratios import var_ratios
+from ._vote_entropy import vote_entropy
+
+#: modAL's name for least-confidence sampling.
+uncertainty_sampling = least_confident
+
+#: Registered strategies by name (aliases point to the same function).
+STRATEGIES = {
+    "least_confident": least_confident,
+    "uncertainty_sampling": least_confident,
+    "margin": margin,
+    "margin_sampling": margin,
+    "entropy": entropy,
+    "max_entropy": entropy,
+    "entropy_sampling": entropy,
+    "random": random_sampling,
+    "random_sampling": random_sampling,
+    "vote_entropy": vote_entropy,
+    "consensus_entropy": consensus_entropy,
+    "max_disagreement": max_disagreement,
+    "bald": bald,
+    "var_ratios": var_ratios,
+    "variation_ratios": var_ratios,
+    "mean_std": mean_std,
+    "batch_bald": batch_bald,
+    "batchbald": batch_bald,
+}
+
+
+def get_strategy(name):
+    """Return the strategy registered under ``name`` (callables pass through).
+
+    Parameters
+    ----------
+    name : str or callable
+        A key of :data:`STRATEGIES` (case-insensitive, ``-`` read as ``_``),
+        or a strategy function, returned unchanged.
+
+    Returns
+    -------
+    strategy : callable
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> from skal.strategies import get_strategy
+    >>> get_strategy("uncertainty_sampling").__name__
+    'least_confident'
+    """
+    if callable(name):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"strategy must be a name or a callable, got {type(name).__name__}.")
+    key = name.strip().lower().replace("-", "_")
+    try:
+        return STRATEGIES[key]
+    except KeyError:
+        raise ValueError(
+            f"unknown query strategy {name!r}; valid names: {', '.join(sorted(STRATEGIES))}."
+        ) from None
+
+
+__all__ = [
+    "STRATEGIES",
+    "bald",
+    "batch_bald",
+    "consensus_entropy",
+    "entropy",
+    "get_strategy",
+    "least_confident",
+    "margin",
+    "max_disagreement",
+    "mean_std",
+    "random_sampling",
+    "uncertainty_sampling",
+    "var_ratios",
+    "vote_entropy",
+]

@@ -1,0 +1,144 @@
+"""Machinery every query strategy shares: chunked scoring and tie-aware top-n."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .._validation import (
+    check_chunk_size,
+    check_n_instances,
+    check_pool,
+    num_rows,
+    take_rows,
+)
+
+__all__ = ["iter_proba_samples", "query_by_measure", "score_pool", "top_n"]
+
+#: Bytes one chunk of predictive samples ``(S, chunk, K)`` may take when
+#: ``chunk_size=None``.
+CHUNK_BYTES = 64 * 2**20
+#: Rows of the first chunk, predicted before S and K are known.
+_PROBE_ROWS = 1024
+
+
+def _classes_or_none(classifier):
+    from ..models import get_classes
+
+    try:
+        return get_classes(classifier)
+    except AttributeError:
+        return None
+
+
+def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=None):
+    """Yield ``(start, stop, samples)`` with samples ``(S, stop - start, K)`` over the pool.
+
+    With ``chunk_size=None`` the first chunk has 1024 rows and later chunks
+    as many rows as fit in 64 MiB of samples (``S · rows · K`` floats), so a
+    pool of any size is scored in bounded memory.
+
+    Parameters
+    ----------
+    classifier : object
+        Anything :func:`skal.models.predict_proba_samples` accepts.
+    X_pool : array-like, DataFrame, sparse matrix, tensor or list
+        Already validated pool.
+    chunk_size : int or None
+    predict_params : dict or None
+        Passed to ``predict_proba_samples`` (for example ``n_samples``).
+    """
+    from ..models import predict_proba_samples
+
+    predict_params = predict_params or {}
+    n = num_rows(X_pool)
+    classes = _classes_or_none(classifier)
+    size = chunk_size or min(n, _PROBE_ROWS)
+    start = 0
+    while start < n:
+        stop = min(start + size, n)
+        P = np.asarray(
+            predict_proba_samples(classifier, take_rows(X_pool, start, stop), **predict_params)
+        )
+        if P.ndim != 3 or P.shape[1] != stop - start:
+            raise ValueError(
+                f"predict_proba_samples of {type(classifier).__name__} returned shape "
+                f"{P.shape} for {stop - start} rows; expected (S, {stop - start}, K)."
+            )
+        if classes is not None and P.shape[2] != len(classes):
+            raise ValueError(
+                f"{type(classifier).__name__} gave {P.shape[2]} probability columns "
+                f"but has {len(classes)} classes."
+            )
+        if P.dtype.kind != "f" or not np.isfinite(P).all():
+            raise ValueError(
+                f"{type(classifier).__name__} returned non-finite probabilities; "
+                "check the model (diverged training?) and the pool's scale."
+            )
+        yield start, stop, P
+        if chunk_size is None:
+            size = max(1, CHUNK_BYTES // (P.shape[0] * P.shape[2] * P.itemsize))
+        start = stop
+
+
+def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=None):
+    """Apply ``measure`` (``(S, n, K) -> (n,)``) to the whole pool, chunk by chunk."""
+    scores = np.empty(num_rows(X_pool), dtype=np.float64)
+    for start, stop, P in iter_proba_samples(
+        classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params
+    ):
+        scores[start:stop] = measure(P)
+    return scores
+
+
+def top_n(scores, n, random_state):
+    """Positions of the ``n`` highest scores, best first, ties broken at random.
+
+    O(N) selection (``np.partition``) followed by a sort of the n winners;
+    points tied at the cut-off are drawn at random, and ties among the
+    winners are ordered at random, all through ``random_state``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.strategies._base import top_n
+    >>> top_n(np.array([0.1, 0.9, 0.5]), 2, 0)
+    array([1, 2])
+    """
+    rng = check_random_state(random_state)
+    scores = np.asarray(scores)
+    N = len(scores)
+    if n < N:
+        kth = np.partition(scores, N - n)[N - n]
+        above = np.flatnonzero(scores > kth)
+        tied = np.flatnonzero(scores == kth)
+        need = n - len(above)
+        if need < len(tied):
+            tied = rng.choice(tied, need, replace=False)
+        idx = np.concatenate([above, tied])
+    else:
+        idx = np.arange(N)
+    idx = idx[rng.permutation(len(idx))]
+    return idx[np.argsort(-scores[idx], kind="stable")]
+
+
+def query_by_measure(
+    classifier,
+    X_pool,
+    n_instances,
+    measure,
+    *,
+    random_state=None,
+    chunk_size=None,
+    predict_params=None,
+):
+    """Validate, score the pool with ``measure`` and return the top ``n_instances``."""
+    X_pool = check_pool(X_pool)
+    n_instances = check_n_instances(n_instances, num_rows(X_pool))
+    chunk_size = check_chunk_size(chunk_size)
+    rng = check_random_state(random_state)
+    scores = score_pool(
+        classifier, X_pool, measure, chunk_size=chunk_size, predict_params=predict_params
+    )
+    idx = top_n(scores, n_instances, rng)
+    return idx, scores[idx]
