@@ -1,0 +1,119 @@
+"""Row-wise helpers for every container a learner may be handed.
+
+modAL accepts numpy arrays, scipy sparse matrices, pandas frames and plain
+lists (for example of images or file paths) for ``X``; a learner has to
+count, slice and append rows of each of them without converting one kind
+into another behind the user's back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["num_rows", "take_rows", "stack_rows", "stack_columns"]
+
+
+def _is_pandas(obj):
+    return hasattr(obj, "iloc") and hasattr(obj, "index")
+
+
+def _is_tensor(obj):
+    # torch is optional at this level: only look at it when the data is one.
+    return type(obj).__module__.startswith("torch") and hasattr(obj, "dim")
+
+
+def num_rows(X):
+    """Number of samples in ``X`` (first axis), whatever the container."""
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return int(shape[0])
+    try:
+        return len(X)
+    except TypeError:
+        raise TypeError(
+            f"expected array-like data with one sample per row, got {type(X).__name__}"
+        ) from None
+
+
+def take_rows(X, idx):
+    """Rows ``idx`` of ``X``, in ``X``'s own container type.
+
+    Positional for pandas (``iloc``): label indexing on a frame whose index
+    is not ``0..n-1`` would silently return other rows.
+    """
+    if sp.issparse(X):
+        # coo/dia/bsr have no row indexing; csr is the cheapest to slice.
+        fmt = X.format
+        sliced = X.tocsr()[idx]
+        return sliced if fmt == "csr" else sliced.asformat(fmt)
+    if _is_pandas(X):
+        return X.iloc[idx]
+    if isinstance(X, (list, tuple)):
+        return [X[i] for i in np.asarray(idx, dtype=np.intp).tolist()]
+    if _is_tensor(X):
+        import torch
+
+        return X[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=X.device)]
+    return np.asarray(X)[idx]
+
+
+def stack_rows(first, second, *, name="X"):
+    """Append the rows of ``second`` under ``first`` (modAL's ``data_vstack``).
+
+    The container of ``first`` (the data already held) wins: new rows given
+    as a list or array join a pandas frame as a frame with the same columns,
+    dense rows join a sparse matrix as sparse, and so on.
+    """
+    if sp.issparse(first) or sp.issparse(second):
+        fmt = first.format if sp.issparse(first) else "csr"
+        try:
+            return sp.vstack([first, second], format=fmt)
+        except ValueError as exc:
+            raise ValueError(_mismatch(name, first, second, exc)) from None
+    if _is_pandas(first):
+        import pandas as pd
+
+        if not _is_pandas(second):
+            if first.ndim == 1:
+                second = pd.Series(np.asarray(second), name=first.name)
+            else:
+                second = pd.DataFrame(np.asarray(second), columns=first.columns)
+        if first.ndim == 2 and list(second.columns) != list(first.columns):
+            raise ValueError(
+                f"the new {name} has columns {list(second.columns)} but the "
+                f"training data has {list(first.columns)}: pass the same columns."
+            )
+        return pd.concat([first, second])
+    if isinstance(first, list):
+        return first + list(second)
+    if _is_tensor(first):
+        import torch
+
+        return torch.cat([first, torch.as_tensor(second, dtype=first.dtype)])
+    a, b = np.asarray(first), np.asarray(second)
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(_mismatch(name, a, b))
+    return np.concatenate([a, b])
+
+
+def _mismatch(name, first, second, exc=None):
+    msg = (
+        f"the new {name} has rows of shape {tuple(second.shape[1:])} but the "
+        f"training data has rows of shape {tuple(first.shape[1:])}: every "
+        f"{name} passed to teach() must have the same features."
+    )
+    return msg if exc is None else f"{msg} ({exc})"
+
+
+def stack_columns(blocks):
+    """Side-by-side concatenation of transformed feature blocks."""
+    if len(blocks) == 1:
+        return blocks[0]
+    if any(sp.issparse(b) for b in blocks):
+        return sp.hstack(blocks, format="csr")
+    if all(_is_pandas(b) for b in blocks):
+        import pandas as pd
+
+        return pd.concat(blocks, axis=1)
+    return np.hstack([np.asarray(b) for b in blocks])

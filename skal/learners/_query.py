@@ -1,0 +1,212 @@
+"""Calling a query strategy exactly once and reading what it returned.
+
+modAL 0.4.2.1 unpacks ``idx, metrics = strategy(...)`` under a bare
+``except`` and calls the strategy a second time when that fails, so a
+strategy returning bare indices runs twice and one returning exactly two
+indices is misread as ``(idx, metrics)``. The learners here call the
+strategy once and decide what came back by looking at it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import warnings
+
+import numpy as np
+
+from ._data import num_rows, take_rows
+
+__all__ = ["resolve_strategy", "call_strategy", "Lazy", "QueryMixin"]
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+def resolve_strategy(query_strategy, default_name):
+    """Return a callable for ``query_strategy`` (None, a registry name or a callable)."""
+    if query_strategy is None or isinstance(query_strategy, str):
+        from skal import strategies
+
+        name = default_name if query_strategy is None else query_strategy
+        registry = strategies.STRATEGIES
+        if name not in registry:
+            raise ValueError(
+                f"query_strategy={name!r} is not a known strategy; choose one of "
+                f"{sorted(registry)} or pass a callable."
+            )
+        return registry[name]
+    if not callable(query_strategy):
+        raise TypeError(
+            "query_strategy must be callable as strategy(classifier, X_pool, "
+            f"n_instances=1, ...) or a strategy name, got {type(query_strategy).__name__}."
+        )
+    return query_strategy
+
+
+def _explicit_params(func):
+    """Names the strategy accepts as keywords, ``**kwargs`` not counted.
+
+    Only parameters the strategy spells out receive the learner's extras:
+    a strategy taking ``**kwargs`` usually forwards them to
+    ``predict_proba``, which would choke on ``X_labeled``.
+    """
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None, frozenset()
+    names = frozenset(
+        name
+        for name, p in sig.parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+    return sig, names
+
+
+def _is_int_scalar(x):
+    return isinstance(x, (numbers.Integral, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def unpack_result(result):
+    """Split a strategy's return value into ``(indices, metrics or None)``.
+
+    ``(idx, scores)`` is recognised by its first element being array-like
+    (or a single index next to a non-integer score); a tuple of two integers
+    is two indices, not an index and a score.
+    """
+    if isinstance(result, tuple) and len(result) == 2:
+        first, second = result
+        if np.ndim(first) > 0:
+            return first, second
+        if _is_int_scalar(first) and not _is_int_scalar(second):
+            return first, second
+    return result, None
+
+
+def check_indices(idx, n_pool):
+    """Validate the indices a strategy returned against the pool size."""
+    arr = np.asarray(idx)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"the query strategy returned indices of shape {arr.shape}; it must "
+            "return a 1-d array of pool positions."
+        )
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(
+            f"the query strategy returned indices of dtype {arr.dtype}; it must "
+            "return integer positions into X_pool (not a mask or scores)."
+        )
+    arr = arr.astype(np.intp, copy=False)
+    if arr.size and (arr.min() < -n_pool or arr.max() >= n_pool):
+        raise ValueError(
+            f"the query strategy returned index {int(arr.max() if arr.max() >= n_pool else arr.min())} "
+            f"for a pool of {n_pool} samples."
+        )
+    arr = np.where(arr < 0, arr + n_pool, arr)
+    if len(np.unique(arr)) != len(arr):
+        raise ValueError(
+            f"the query strategy returned repeated indices {arr.tolist()}; a query "
+            "must name distinct pool samples."
+        )
+    return arr
+
+
+class Lazy:
+    """An extra whose value is computed only if the strategy takes it."""
+
+    def __init__(self, func):
+        self.func = func
+
+    def __call__(self):
+        return self.func()
+
+
+def call_strategy(strategy, classifier, X_pool, query_args, query_kwargs, extras):
+    """Call ``strategy`` once, adding the ``extras`` it explicitly accepts.
+
+    ``extras`` (labeled set, random state) never override what the caller
+    passed, positionally or by name.
+    """
+    sig, names = _explicit_params(strategy)
+    kwargs = dict(query_kwargs)
+    wanted = {k: v for k, v in extras.items() if k in names and k not in kwargs}
+    if wanted and sig is not None:
+        try:
+            bound = sig.bind_partial(classifier, X_pool, *query_args, **kwargs)
+            wanted = {k: v for k, v in wanted.items() if k not in bound.arguments}
+        except TypeError:
+            # The call itself is malformed: let the strategy raise its own error.
+            wanted = {}
+    kwargs.update({k: v() if isinstance(v, Lazy) else v for k, v in wanted.items()})
+    return strategy(classifier, X_pool, *query_args, **kwargs)
+
+
+class QueryMixin:
+    """``query`` shared by :class:`ActiveLearner` and :class:`Committee`."""
+
+    def _strategy_extras(self):
+        """Keyword arguments offered to strategies that name them.
+
+        :class:`Lazy` values are evaluated only when the strategy takes them
+        (so no seed is drawn for strategies without ``random_state``).
+        """
+        extras = {
+            "X_labeled": self.X_training,
+            "y_labeled": self.y_training,
+        }
+        if self.random_state is not None:
+            extras["random_state"] = Lazy(lambda: int(self._rng.randint(_MAX_SEED)))
+        return extras
+
+    def query(self, X_pool, *query_args, return_metrics=False, **query_kwargs):
+        """Ask the query strategy which pool samples to label next.
+
+        The strategy is called exactly once, as
+        ``query_strategy(self, X_pool, *query_args, **query_kwargs)``, plus
+        ``X_labeled``/``y_labeled`` (the training set) and ``random_state``
+        (drawn from the learner's ``random_state``) when the strategy names
+        those parameters and the caller did not pass them.
+
+        Parameters
+        ----------
+        X_pool : array-like, sparse matrix, DataFrame or list of shape (n_pool, ...)
+            Unlabeled samples to choose from.
+        *query_args
+            Passed to the strategy (for example ``n_instances``).
+        return_metrics : bool, default=False
+            Also return the scores the strategy gave the selected samples
+            (None, with a warning, when it returned bare indices).
+        **query_kwargs
+            Passed to the strategy.
+
+        Returns
+        -------
+        query_idx : ndarray of shape (n_instances,)
+            Positions of the selected samples in ``X_pool``.
+        X_query : same container as X_pool
+            The selected rows, ``X_pool[query_idx]``.
+        metrics : array-like or None
+            Only when ``return_metrics=True``.
+        """
+        self._check_ready_to_query()
+        n_pool = num_rows(X_pool)
+        if n_pool == 0:
+            raise ValueError("X_pool is empty: there is nothing left to query.")
+        result = call_strategy(
+            self.query_strategy, self, X_pool, query_args, query_kwargs,
+            self._strategy_extras(),
+        )
+        idx, metrics = unpack_result(result)
+        query_idx = check_indices(idx, n_pool)
+        X_query = take_rows(X_pool, query_idx)
+        if return_metrics:
+            if metrics is None:
+                warnings.warn(
+                    "the query strategy returned bare indices, so there are no "
+                    "metrics to return: metrics is None.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            return query_idx, X_query, metrics
+        return query_idx, X_query
