@@ -1,0 +1,174 @@
+"""The Gaussian prior of the Deep Probabilistic Ensemble and its KL penalty Ω.
+
+Chitta et al. (2018) regularise an ensemble of E networks towards the
+He-initialisation prior. For every scalar parameter i of a layer, with
+``mu_i`` and ``var_i`` the mean and variance of that parameter *across the E
+members*::
+
+    Omega = sum_i [ log var_i + (var_p + (mu_i - mu_p)**2) / var_i ]
+
+which is ``2 * KL(prior || ensemble) - sum_i (log var_p + 1)``: KL up to a
+constant. Its optimum is ``mu_i = mu_p`` and ``var_i = var_p``.
+
+Prior by layer type (``n_out`` output channels, kernel ``w x h``):
+
+=====================================  =========  =======================
+parameter                              ``mu_p``   ``var_p``
+=====================================  =========  =======================
+Linear / Conv1d/2d/3d weight           0          ``2 / (n_out * w * h)``
+Linear / Conv bias                     0          same as the weight's
+BatchNorm / LayerNorm / GroupNorm scale  1        0.01
+BatchNorm / LayerNorm / GroupNorm shift  0        0.01
+=====================================  =========  =======================
+
+He initialisation sets biases to zero, a degenerate (zero-variance) prior
+that Ω cannot use; skal gives a bias the variance of its layer's weights,
+so that the bias of a layer is as free as its weights.
+Parameters of any other layer type are not regularised (they keep their
+module's own initialisation and are listed by :func:`prior_table`'s
+``skipped`` output).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["GaussianPrior", "prior_table", "omega", "omega_minimum", "sample_from_prior"]
+
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_NORM = (
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.LayerNorm,
+    nn.GroupNorm,
+)
+NORM_PRIOR_VAR = 0.01
+
+
+@dataclass(frozen=True)
+class GaussianPrior:
+    """Mean and variance of the prior of one parameter tensor."""
+
+    mean: float
+    var: float
+
+
+def _he_var(layer):
+    weight = layer.weight
+    if isinstance(layer, nn.Linear):
+        fan_out = weight.shape[0]
+    else:
+        # Conv weight: (out_channels, in_channels / groups, *kernel)
+        fan_out = weight.shape[0] * math.prod(weight.shape[2:])
+    return 2.0 / fan_out
+
+
+def prior_table(module):
+    """Prior of every parameter of ``module`` that the DPE regularises.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        One ensemble member (its structure; the values are not read).
+
+    Returns
+    -------
+    table : dict of str to GaussianPrior
+        Keyed by parameter name as in ``module.named_parameters()``.
+    skipped : list of str
+        Names of parameters of layer types without a prior.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from skal.models._prior import prior_table
+    >>> table, skipped = prior_table(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)))
+    >>> table["0.weight"]
+    GaussianPrior(mean=0.0, var=0.5)
+    >>> table["1.weight"]
+    GaussianPrior(mean=1.0, var=0.01)
+    """
+    table = {}
+    for prefix, layer in module.named_modules():
+        dot = f"{prefix}." if prefix else ""
+        if isinstance(layer, (nn.Linear, *_CONV)):
+            var = _he_var(layer)
+            table[dot + "weight"] = GaussianPrior(0.0, var)
+            if layer.bias is not None:
+                table[dot + "bias"] = GaussianPrior(0.0, var)
+        elif isinstance(layer, _NORM):
+            if getattr(layer, "weight", None) is not None:
+                table[dot + "weight"] = GaussianPrior(1.0, NORM_PRIOR_VAR)
+            if getattr(layer, "bias", None) is not None:
+                table[dot + "bias"] = GaussianPrior(0.0, NORM_PRIOR_VAR)
+    skipped = [name for name, _ in module.named_parameters() if name not in table]
+    return table, skipped
+
+
+def omega(stacked_params, table, eps=1e-12):
+    """The DPE penalty Ω of stacked member parameters.
+
+    Parameters
+    ----------
+    stacked_params : dict of str to Tensor
+        Each tensor has the E members along dimension 0.
+    table : dict of str to GaussianPrior
+        From :func:`prior_table`; parameters missing from it are ignored.
+    eps : float, default=1e-12
+        Floor of the across-member variance, so that members that happen to
+        coincide give a large but finite penalty.
+
+    Returns
+    -------
+    omega : Tensor
+        Scalar, differentiable with respect to every stacked parameter.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skal.models._prior import GaussianPrior, omega
+    >>> w = torch.tensor([[1.0], [-1.0]])  # two members, mean 0, variance 1
+    >>> omega({"w": w}, {"w": GaussianPrior(0.0, 1.0)})
+    tensor(1.)
+    """
+    total = None
+    for name, prior in table.items():
+        p = stacked_params[name]
+        # Population variance across members: its optimum under Ω is var_p.
+        var = p.var(dim=0, correction=0).clamp_min(eps)
+        mean = p.mean(dim=0)
+        term = (torch.log(var) + (prior.var + (mean - prior.mean) ** 2) / var).sum()
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError(
+            "the module has no Linear, Conv or normalisation layer, so the DPE "
+            "prior regularises nothing: use such layers or beta=0."
+        )
+    return total
+
+
+def omega_minimum(stacked_params, table):
+    """The smallest value Ω can take, ``sum_i (log var_p + 1)``.
+
+    ``Omega - omega_minimum = 2 KL(prior || ensemble) >= 0``: the same
+    gradients as Ω, but a penalty that reads as a divergence in training logs.
+    """
+    return sum(
+        stacked_params[name][0].numel() * (math.log(prior.var) + 1.0)
+        for name, prior in table.items()
+    )
+
+
+@torch.no_grad()
+def sample_from_prior(stacked_params, table, generator=None):
+    """Overwrite each member's regularised parameters with independent prior draws."""
+    for name, prior in table.items():
+        p = stacked_params[name]
+        noise = torch.randn(p.shape, generator=generator, dtype=p.dtype, device="cpu")
+        p.copy_((prior.mean + math.sqrt(prior.var) * noise).to(p.device))
