@@ -1,0 +1,222 @@
+"""The shared template: every registered strategy passes every check here."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+from skal import measures
+from skal.strategies import STRATEGIES
+
+# one entry per distinct function (aliases share a function)
+UNIQUE = {}
+for _name, _fn in STRATEGIES.items():
+    UNIQUE.setdefault(_fn, _name)
+NAMES = sorted(UNIQUE.values())
+
+# measure each score-based strategy must reproduce
+MEASURE_OF = {
+    "least_confident": measures.least_confident,
+    "margin": measures.margin,
+    "entropy": measures.entropy,
+    "vote_entropy": measures.vote_entropy,
+    "consensus_entropy": measures.consensus_entropy,
+    "max_disagreement": measures.max_disagreement,
+    "bald": measures.bald,
+    "var_ratios": measures.var_ratios,
+    "mean_std": measures.mean_std,
+}
+
+
+def test_every_strategy_is_covered():
+    assert set(NAMES) == set(MEASURE_OF) | {"random", "batch_bald"}
+
+
+def check_result(result, n_pool, n):
+    assert isinstance(result, tuple) and len(result) == 2
+    idx, scores = result
+    assert isinstance(idx, np.ndarray) and idx.dtype.kind == "i"
+    assert idx.shape == (n,) and scores.shape == (n,)
+    assert len(set(idx.tolist())) == n
+    assert idx.min() >= 0 and idx.max() < n_pool
+    assert np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("model", ["forest", "logreg", "pipeline", "learner", "committee"])
+def test_returns_distinct_valid_indices(name, model, fitted_models, digits_split):
+    _, _, X_pool = digits_split
+    result = STRATEGIES[name](fitted_models[model], X_pool, n_instances=4, random_state=0)
+    check_result(result, len(X_pool), 4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_random_state_same_queries(name, fitted_models, digits_split):
+    _, _, X_pool = digits_split
+    strategy = STRATEGIES[name]
+    a = strategy(fitted_models["forest"], X_pool, n_instances=5, random_state=3)
+    b = strategy(fitted_models["forest"], X_pool, n_instances=5, random_state=3)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ties_are_broken_by_random_state(name, digits_split):
+    X_l, y_l, X_pool = digits_split
+    # a constant model: every pool row ties with every other
+    dummy = DummyClassifier(strategy="prior").fit(X_l, y_l)
+    picks = {
+        tuple(STRATEGIES[name](dummy, X_pool, n_instances=3, random_state=seed)[0])
+        for seed in range(5)
+    }
+    assert len(picks) > 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("bad", [0, -2, "too_many"])
+def test_bad_n_instances_is_a_clear_error(name, bad, fitted_models, digits_split):
+    _, _, X_pool = digits_split
+    n = len(X_pool) + 1 if bad == "too_many" else bad
+    with pytest.raises(ValueError, match="n_instances"):
+        STRATEGIES[name](fitted_models["forest"], X_pool, n_instances=n)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_non_integer_n_instances_is_a_type_error(name, fitted_models, digits_split):
+    _, _, X_pool = digits_split
+    with pytest.raises(TypeError, match="n_instances must be an int"):
+        STRATEGIES[name](fitted_models["forest"], X_pool, n_instances=2.5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_pool_is_a_clear_error(name, fitted_models, digits_split):
+    _, _, X_pool = digits_split
+    with pytest.raises(ValueError, match="X_pool is empty"):
+        STRATEGIES[name](fitted_models["forest"], X_pool[:0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nan_in_pool_is_a_clear_error(name, fitted_models, digits_split):
+    _, _, X_pool = digits_split
+    X_bad = X_pool.copy()
+    X_bad[3, 5] = np.nan
+    with pytest.raises(ValueError, match="X_pool contains NaN or infinity"):
+        STRATEGIES[name](fitted_models["forest"], X_bad)
+    with pytest.raises(ValueError, match="X_pool contains NaN or infinity"):
+        STRATEGIES[name](fitted_models["forest"], pd.DataFrame(X_bad))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dataframe_pool(name, digits_split):
+    X_l, y_l, X_pool = digits_split
+    columns = [f"px{i}" for i in range(X_l.shape[1])]
+    model = LogisticRegression(max_iter=300).fit(pd.DataFrame(X_l, columns=columns), y_l)
+    # a shuffled, non-default index: chunks must be taken by position
+    df = pd.DataFrame(X_pool, columns=columns, index=np.arange(len(X_pool))[::-1] * 7)
+    before = df.copy()
+    idx, scores = STRATEGIES[name](model, df, n_instances=4, random_state=0, chunk_size=64)
+    check_result((idx, scores), len(df), 4)
+    plain = LogisticRegression(max_iter=300).fit(X_l, y_l)
+    expected, _ = STRATEGIES[name](plain, X_pool, n_instances=4, random_state=0, chunk_size=64)
+    np.testing.assert_array_equal(idx, expected)
+    pd.testing.assert_frame_equal(df, before)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sparse_pool_with_sklearn_model(name, digits_split):
+    X_l, y_l, X_pool = digits_split
+    model = LogisticRegression(max_iter=300).fit(sparse.csr_matrix(X_l), y_l)
+    pool = sparse.coo_matrix(X_pool)  # not row-sliceable: converted internally
+    idx, scores = STRATEGIES[name](model, pool, n_instances=3, random_state=0, chunk_size=100)
+    check_result((idx, scores), X_pool.shape[0], 3)
+    assert pool.format == "coo"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_list_pool(name, fitted_models, digits_split):
+    _, _, X_pool = digits_split
+    rows = list(X_pool)
+    idx, _ = STRATEGIES[name](fitted_models["logreg"], rows, n_instances=3, random_state=0)
+    expected, _ = STRATEGIES[name](fitted_models["logreg"], X_pool, n_instances=3, random_state=0)
+    np.testing.assert_array_equal(idx, expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_callers_arrays_unchanged(name, fitted_models, digits_split):
+    _, _, X_pool = digits_split
+    before = X_pool.copy()
+    STRATEGIES[name](fitted_models["pipeline"], X_pool, n_instances=3, random_state=0)
+    np.testing.assert_array_equal(X_pool, before)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chunk_size_does_not_change_the_choice(name, fitted_models, digits_split):
+    _, _, X_pool = digits_split
+    model = fitted_models["forest"]
+    a = STRATEGIES[name](model, X_pool, n_instances=4, random_state=1)
+    b = STRATEGIES[name](model, X_pool, n_instances=4, random_state=1, chunk_size=37)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1])
+
+
+@pytest.mark.parametrize("name", sorted(MEASURE_OF))
+def test_selects_the_highest_scores(name, fitted_models, digits_split):
+    from skal.models import predict_proba_samples
+
+    _, _, X_pool = digits_split
+    model = fitted_models["forest"]
+    idx, scores = STRATEGIES[name](model, X_pool, n_instances=6, random_state=0)
+    full = MEASURE_OF[name](predict_proba_samples(model, X_pool))
+    np.testing.assert_allclose(scores, full[idx])
+    assert (np.diff(scores) <= 0).all()  # best first
+    rest = np.delete(full, idx)
+    assert scores.min() >= rest.max()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_whole_pool_can_be_queried(name, fitted_models, digits_split):
+    _, _, X_pool = digits_split
+    small = X_pool[:7]
+    idx, _ = STRATEGIES[name](fitted_models["forest"], small, n_instances=7, random_state=0)
+    assert sorted(idx.tolist()) == list(range(7))
+
+
+class RecordingModel:
+    """Exposes ``predict_proba_samples`` with an option, and records what it got."""
+
+    classes_ = np.arange(3)
+
+    def __init__(self):
+        self.calls = []
+
+    def predict_proba_samples(self, X, n_samples=4):
+        self.calls.append(n_samples)
+        rng = np.random.default_rng(len(X))
+        return rng.dirichlet(np.ones(3), size=(n_samples, len(X)))
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "random"])
+def test_predict_params_reach_predict_proba_samples(name):
+    model = RecordingModel()
+    idx, _ = STRATEGIES[name](model, np.zeros((50, 2)), n_instances=2, random_state=0, n_samples=6)
+    assert model.calls and set(model.calls) == {6}
+    assert len(set(idx.tolist())) == 2
+
+
+def test_wrong_number_of_columns_is_a_clear_error():
+    class Broken(RecordingModel):
+        classes_ = np.arange(5)  # but predicts 3 columns
+
+    with pytest.raises(ValueError, match="3 probability columns but has 5 classes"):
+        STRATEGIES["entropy"](Broken(), np.zeros((5, 2)))
+
+
+def test_nan_probabilities_are_a_clear_error():
+    class NaNModel(RecordingModel):
+        def predict_proba_samples(self, X, n_samples=2):
+            return np.full((n_samples, len(X), 3), np.nan)
+
+    with pytest.raises(ValueError, match="non-finite probabilities"):
+        STRATEGIES["bald"](NaNModel(), np.zeros((5, 2)))
