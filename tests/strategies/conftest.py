@@ -54,7 +54,13 @@ def fitted_models(digits_split):
         )
         for s in range(2)
     ]
+    import pandas as pd
+    from scipy import sparse
+
+    columns = [f"px{i}" for i in range(X_l.shape[1])]
     return {
+        "logreg_df": LogisticRegression(max_iter=300).fit(pd.DataFrame(X_l, columns=columns), y_l),
+        "logreg_sparse": LogisticRegression(max_iter=300).fit(sparse.csr_matrix(X_l), y_l),
         "forest": forest,
         "logreg": logreg,
         "pipeline": pipe,

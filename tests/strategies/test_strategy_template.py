@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 from scipy import sparse
 from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
 
 from skal import measures
 from skal.strategies import STRATEGIES
@@ -109,25 +108,24 @@ def test_nan_in_pool_is_a_clear_error(name, fitted_models, digits_split):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_dataframe_pool(name, digits_split):
+def test_dataframe_pool(name, fitted_models, digits_split):
     X_l, y_l, X_pool = digits_split
     columns = [f"px{i}" for i in range(X_l.shape[1])]
-    model = LogisticRegression(max_iter=300).fit(pd.DataFrame(X_l, columns=columns), y_l)
+    model = fitted_models["logreg_df"]
     # a shuffled, non-default index: chunks must be taken by position
     df = pd.DataFrame(X_pool, columns=columns, index=np.arange(len(X_pool))[::-1] * 7)
     before = df.copy()
     idx, scores = STRATEGIES[name](model, df, n_instances=4, random_state=0, chunk_size=64)
     check_result((idx, scores), len(df), 4)
-    plain = LogisticRegression(max_iter=300).fit(X_l, y_l)
-    expected, _ = STRATEGIES[name](plain, X_pool, n_instances=4, random_state=0, chunk_size=64)
+    expected, _ = STRATEGIES[name](fitted_models["logreg"], X_pool, n_instances=4, random_state=0, chunk_size=64)
     np.testing.assert_array_equal(idx, expected)
     pd.testing.assert_frame_equal(df, before)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_sparse_pool_with_sklearn_model(name, digits_split):
-    X_l, y_l, X_pool = digits_split
-    model = LogisticRegression(max_iter=300).fit(sparse.csr_matrix(X_l), y_l)
+def test_sparse_pool_with_sklearn_model(name, fitted_models, digits_split):
+    _, _, X_pool = digits_split
+    model = fitted_models["logreg_sparse"]
     pool = sparse.coo_matrix(X_pool)  # not row-sliceable: converted internally
     idx, scores = STRATEGIES[name](model, pool, n_instances=3, random_state=0, chunk_size=100)
     check_result((idx, scores), X_pool.shape[0], 3)
