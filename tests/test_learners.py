@@ -542,3 +542,62 @@ def test_labels_outside_a_fixed_class_list_are_rejected(digits):
     learner.teach(X0[keep], y0[keep])
     with pytest.raises(ValueError, match=r"labels \[9\] that are not in the estimator's classes"):
         learner.teach(X0[y0 == 9][:1], y0[y0 == 9][:1])
+
+
+# -- skal's own strategies and estimators -----------------------------------------
+
+
+def _unique_strategies():
+    from skal.strategies import STRATEGIES
+
+    seen = {}
+    for name, func in STRATEGIES.items():
+        seen.setdefault(func, name)
+    return sorted((name, func) for func, name in seen.items())
+
+
+def test_default_and_named_strategies():
+    from skal.strategies import least_confident, vote_entropy
+
+    assert ActiveLearner(_forest()).query_strategy is least_confident
+    assert ActiveLearner(_forest(), "uncertainty_sampling").query_strategy is least_confident
+    member = ActiveLearner(_forest())
+    assert Committee([member]).query_strategy is vote_entropy
+    with pytest.raises(ValueError, match="query_strategy: unknown query strategy 'nope'"):
+        ActiveLearner(_forest(), query_strategy="nope")
+
+
+_SKAL_STRATEGIES = _unique_strategies()
+
+
+@pytest.mark.parametrize("name, strategy", _SKAL_STRATEGIES, ids=[n for n, _ in _SKAL_STRATEGIES])
+def test_every_skal_strategy_in_skal_learner_and_committee(digits, name, strategy):
+    X0, y0, X_pool, y_pool = _split(digits)
+    X_pool, y_pool = X_pool[:300], y_pool[:300]
+    counting = Counting(strategy)
+    learner = ActiveLearner(_forest(), counting, X0, y0)
+    _run_rounds(learner, X_pool, y_pool, n_rounds=2, n_instances=4)
+    committee, _ = _committee(digits, Counting(strategy), n_members=2)
+    _run_rounds(committee, X_pool, y_pool, n_rounds=2, n_instances=4)
+    assert counting.calls == 2 and committee.query_strategy.calls == 2
+
+
+def test_pipeline_dpe_with_bald_rounds(digits):
+    from skal.models import DeepProbabilisticEnsemble
+    from skal.strategies import bald
+
+    X0, y0, X_pool, y_pool = _split(digits)
+    X_pool, y_pool = X_pool[:400], y_pool[:400]
+    pipe = make_pipeline(
+        StandardScaler(), DeepProbabilisticEnsemble(n_estimators=2, max_epochs=2, random_state=0)
+    )
+    counting = Counting(bald)
+    learner = ActiveLearner(pipe, counting, X0, y0, random_state=0)
+    for _ in range(2):
+        idx, X_query, scores = learner.query(X_pool, n_instances=5, return_metrics=True)
+        assert len(np.unique(idx)) == 5 and np.all(scores >= 0)
+        learner.teach(X_query, y_pool[idx])
+    assert counting.calls == 2
+    assert learner.X_training.shape[0] == len(y0) + 10
+    assert predict_proba_samples(learner, X_pool[:3]).shape == (2, 3, 10)
+    assert 0.0 <= learner.score(X_pool, y_pool) <= 1.0

@@ -25,16 +25,13 @@ _MAX_SEED = np.iinfo(np.int32).max
 def resolve_strategy(query_strategy, default_name):
     """Return a callable for ``query_strategy`` (None, a registry name or a callable)."""
     if query_strategy is None or isinstance(query_strategy, str):
-        from skal import strategies
+        from skal.strategies import get_strategy
 
         name = default_name if query_strategy is None else query_strategy
-        registry = strategies.STRATEGIES
-        if name not in registry:
-            raise ValueError(
-                f"query_strategy={name!r} is not a known strategy; choose one of "
-                f"{sorted(registry)} or pass a callable."
-            )
-        return registry[name]
+        try:
+            return get_strategy(name)
+        except ValueError as exc:
+            raise ValueError(f"query_strategy: {exc} Or pass a callable.") from None
     if not callable(query_strategy):
         raise TypeError(
             "query_strategy must be callable as strategy(classifier, X_pool, "
