@@ -233,18 +233,14 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
         self.warm_start = warm_start
         self.vectorize = vectorize
         self.verbose = verbose
-        for key in kwargs:
-            if not key.startswith(PASSTHROUGH_PREFIXES):
-                raise TypeError(
-                    f"{type(self).__name__} got an unexpected keyword argument {key!r}; "
-                    f"pass-through parameters start with one of {PASSTHROUGH_PREFIXES}."
-                )
-        vars(self).update(kwargs)
+        # Kept in one private dict (as parameters, through get_params) rather
+        # than as attributes, so that they cannot clash with fitted state.
+        self._kwargs = dict(kwargs)
 
     # -- parameters ---------------------------------------------------------
     def _passthrough(self, prefix=None):
         prefixes = PASSTHROUGH_PREFIXES if prefix is None else (prefix,)
-        return {k: v for k, v in vars(self).items() if k.startswith(prefixes)}
+        return {k: v for k, v in self._kwargs.items() if k.startswith(prefixes)}
 
     def get_params(self, deep=True):
         # `module` may be a skorch net, whose own get_params would otherwise
@@ -255,7 +251,7 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
 
     def set_params(self, **params):
         passthrough = {k: params.pop(k) for k in list(params) if k.startswith(PASSTHROUGH_PREFIXES)}
-        vars(self).update(passthrough)
+        self._kwargs.update(passthrough)
         return super().set_params(**params)
 
     def __sklearn_tags__(self):
@@ -264,6 +260,12 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
         return tags
 
     def _check_params(self):
+        for key in self._kwargs:
+            if not key.startswith(PASSTHROUGH_PREFIXES):
+                raise TypeError(
+                    f"{type(self).__name__} got an unexpected keyword argument {key!r}; "
+                    f"pass-through parameters start with one of {PASSTHROUGH_PREFIXES}."
+                )
         E = self.n_estimators
         if not isinstance(E, numbers.Integral) or isinstance(E, bool) or E < 2:
             raise ValueError(
@@ -365,7 +367,7 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
             )
         if len(classes) < 2:
             raise ValueError(
-                f"y has a single class ({classes[0]!r}): a classifier needs samples of at "
+                f"y has only one class ({classes[0]!r}): a classifier needs samples of at "
                 "least 2 classes, or all labels declared with `classes=`."
             )
         return X, np.searchsorted(classes, y).astype(np.int64), classes
@@ -516,7 +518,8 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
 
     def predict(self, X):
         """Most probable label under the ensemble mean."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def embed(self, X, member=None):
         """Penultimate-layer features, the embedding of diversity strategies.

@@ -16,21 +16,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-__all__ = ["StackedEnsemble", "find_head"]
+from ._modules import find_head
 
-
-def find_head(module):
-    """The layer whose input is the embedding: ``module.head`` or the last ``nn.Linear``."""
-    head = getattr(module, "head", None)
-    if isinstance(head, nn.Module):
-        return head
-    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError(
-            f"{type(module).__name__} has no nn.Linear layer (nor a `head` "
-            "submodule), so it has no penultimate-layer embedding."
-        )
-    return linears[-1]
+__all__ = ["StackedEnsemble"]
 
 
 def _key(name):
