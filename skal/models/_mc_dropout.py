@@ -51,6 +51,16 @@ def _resolve_device(device):
     return device
 
 
+def _own_rng(device):
+    """Fork torch's RNG so that fitting and predicting leave the global state alone.
+
+    Even prediction draws from it: every DataLoader iterator takes a base
+    seed from the global generator.
+    """
+    devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
+
+
 class _TilingFailed(RuntimeError):
     """The module's forward cannot carry the S-times tiled batch."""
 
@@ -400,8 +410,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         y_codes = self._encode_labels(y, reset=reset, classes=classes)
         rng = check_random_state(self.random_state)
         train_seed = int(rng.randint(_SEED_MAX))
-        devices = [torch.device(self.device)] if torch.device(self.device).type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with _own_rng(self.device):
             torch.manual_seed(train_seed)
             if reset:
                 self.initialize()
@@ -493,7 +502,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         chunks = []
         try:
             self._set_training(False)
-            with torch.no_grad():
+            with torch.no_grad(), _own_rng(self.device):
                 for batch in self.get_iterator(self.get_dataset(X), training=False):
                     Xi, _ = unpack_data(batch)
                     logits = self._sample_batch(Xi, hooks, int(S))
@@ -546,4 +555,6 @@ class MCDropoutClassifier(NeuralNetClassifier):
             The input of the module's ``head`` (or last ``nn.Linear``).
         """
         check_is_fitted(self, "dropout_seed_")
-        return skorch_embed(self, self._validate_X(X, reset=False))
+        X = self._validate_X(X, reset=False)
+        with _own_rng(self.device):
+            return skorch_embed(self, X)
