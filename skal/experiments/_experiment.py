@@ -325,4 +325,10 @@ def load_results(output_dir):
     records = []
     for path in sorted(runs.glob("*.jsonl")):
         records.extend(read_run_file(path)[1])
+    manifest = Path(output_dir) / "experiment.json"
+    if manifest.is_file():
+        # Keep the strategies in the order the experiment listed them.
+        order = json.loads(manifest.read_text(encoding="utf-8")).get("strategies", [])
+        rank = {name: i for i, name in enumerate(order)}
+        records.sort(key=lambda r: (rank.get(r["strategy"], len(rank)), r["seed"], r["round"]))
     return ExperimentResults(records)

@@ -132,12 +132,14 @@ class ExperimentResults:
     def format_table(self, targets=(0.9, 0.95)):
         """The summary as an aligned text table (what ``skal run`` prints).
 
-        A labels-to-target cell is the mean over seeds; ``(k/n)`` follows it
+        AUBC and F-acc are mean±std over seeds, F-NLL the test NLL at the
+        end of the budget, ``train s``/``query s`` the mean seconds per run
+        spent fitting and querying. A labels-to-target cell is the mean over seeds; ``(k/n)`` follows it
         when only k of n seeds reached the target, and ``>B`` means no seed
         did within the budget B.
         """
         rows = self.summary(targets)
-        header = ["strategy", "seeds", "AUBC", "F-acc", "NLL"]
+        header = ["strategy", "seeds", "AUBC", "F-acc", "F-NLL"]
         header += [f"labels@{t:.0%}" for t in targets]
         header += ["train s", "query s"]
         table = [header]

@@ -73,7 +73,7 @@ def test_summary_and_table_over_seeds(tmp_path):
 
     table = res.format_table(targets=(0.9, 0.95))
     lines = table.splitlines()
-    assert lines[0].split()[:5] == ["strategy", "seeds", "AUBC", "F-acc", "NLL"]
+    assert lines[0].split()[:5] == ["strategy", "seeds", "AUBC", "F-acc", "F-NLL"]
     bald_line = next(line for line in lines if line.startswith("bald"))
     assert "30 (1/2)" in bald_line
     random_line = next(line for line in lines if line.startswith("random"))

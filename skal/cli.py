@@ -1,0 +1,304 @@
+"""The ``skal`` command: simulate active-learning campaigns and report them.
+
+``skal run`` with no option compares a few query strategies with a Deep
+Probabilistic Ensemble on scikit-learn's digits (no download), prints the
+summary table and writes the learning-curve plot and the round records to
+``skal-results/``. Every setting can come from options or from a TOML file
+(``--config``); options given on the command line override the file.
+
+``skal report DIR`` prints the table and redraws the plot of a finished (or
+interrupted) experiment folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main", "DEFAULTS", "load_config"]
+
+#: Settings of ``skal run`` without options; a config file or options override them.
+DEFAULTS = {
+    "dataset": "digits",
+    "data_root": None,
+    "model": "dpe",
+    "model_params": {},
+    "strategies": ["random", "entropy", "bald", "batch_bald"],
+    "strategy_options": {},
+    "n_initial": 20,
+    "balanced_initial": True,
+    "batch_size": 10,
+    "budget": 100,
+    "seeds": [0, 1],
+    "warm_start": False,
+    "pool_subset": None,
+    "pool_size": None,
+    "test_size": None,
+    "device": "auto",
+    "n_jobs": 1,
+    "output": "skal-results",
+    "resume": True,
+    "targets": [0.9, 0.95],
+    "progress": True,
+    "title": None,
+}
+
+
+def load_config(path):
+    """Read a TOML config: the keys of :data:`DEFAULTS`, top level.
+
+    ``model_params`` (estimator parameters) and ``strategy_options``
+    (``{strategy: {option: value}}``) are tables.
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist.")
+    with open(path, "rb") as fh:
+        config = tomllib.load(fh)
+    unknown = sorted(set(config) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown setting(s) {', '.join(unknown)}; valid ones: {', '.join(sorted(DEFAULTS))}."
+        )
+    return config
+
+
+def _csv(value):
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _ints(value):
+    try:
+        return [int(v) for v in _csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
+
+
+def _floats(value):
+    try:
+        return [float(v) for v in _csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {value!r}") from None
+
+
+def _key_value(text):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    if isinstance(value, list):
+        value = tuple(value)  # torch module sizes such as hidden_units
+    return key.strip(), value
+
+
+def _parser():
+    from skal.datasets import DATASETS
+    from skal.experiments._presets import MODELS
+
+    parser = argparse.ArgumentParser(
+        prog="skal",
+        description="scikit-learn-compatible active learning: simulate and compare labeling campaigns.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    S = argparse.SUPPRESS
+    run = sub.add_parser(
+        "run",
+        help="simulate labeling campaigns and print the summary table",
+        description="Simulate labeling campaigns (strategies x seeds), print the summary table, "
+        "write learning_curves.png, summary.txt and the per-round records (runs/*.jsonl). "
+        "Defaults: " + ", ".join(f"{k}={v}" for k, v in DEFAULTS.items() if k not in ("model_params", "strategy_options")),
+        argument_default=S,
+    )
+    run.add_argument("--config", help="TOML file with settings (options given here override it)")
+    run.add_argument("--dataset", choices=DATASETS)
+    run.add_argument("--data-root", dest="data_root",
+                     help="folder holding mnist/ or fashion-mnist/ (default: $SKAL_DATA_ROOT or ../shared/data)")
+    run.add_argument("--model", choices=MODELS)
+    run.add_argument("--model-param", dest="model_param", action="append", type=_key_value, metavar="KEY=VALUE",
+                     help="estimator parameter, repeatable (e.g. max_epochs=30, module__hidden_units=[64])")
+    run.add_argument("--strategies", type=_csv, help="comma-separated registry names (skal.strategies.STRATEGIES)")
+    run.add_argument("--budget", type=int, help="total labels at which each run stops (seed set included)")
+    run.add_argument("--batch-size", dest="batch_size", type=int, help="labels queried per round")
+    run.add_argument("--initial", dest="n_initial", type=int, help="size of the seed set")
+    run.add_argument("--unbalanced-initial", dest="balanced_initial", action="store_false",
+                     help="draw the seed set uniformly instead of class-balanced")
+    run.add_argument("--seeds", type=_ints, help="comma-separated seeds, one run per seed and strategy")
+    run.add_argument("--warm-start", dest="warm_start", action="store_true",
+                     help="keep the model between rounds instead of re-initialising it")
+    run.add_argument("--pool-subset", dest="pool_subset", type=int,
+                     help="score only this many random unlabeled points per round")
+    run.add_argument("--pool-size", dest="pool_size", type=int,
+                     help="use a random subset of this many training samples as the pool")
+    run.add_argument("--test-size", dest="test_size", type=int,
+                     help="evaluate on a random subset of this many test samples")
+    run.add_argument("--device", help="torch device: auto, cpu, cuda, cuda:1 ...")
+    run.add_argument("--n-jobs", dest="n_jobs", type=int, help="runs in parallel (joblib)")
+    run.add_argument("--output", "-o", help="output folder (resumed when it holds runs of the same settings)")
+    run.add_argument("--no-resume", dest="resume", action="store_false", help="start over, discarding old runs")
+    run.add_argument("--targets", type=_floats, help="accuracies of the labels-to-target columns, e.g. 0.9,0.95")
+    run.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars")
+    run.add_argument("--title", help="plot title")
+
+    report = sub.add_parser("report", help="print the table and redraw the plot of an output folder")
+    report.add_argument("output", help="a folder written by skal run")
+    report.add_argument("--targets", type=_floats, default=None)
+    return parser
+
+
+def _settings(args):
+    settings = dict(DEFAULTS)
+    given = vars(args)
+    if "config" in given:
+        settings.update(load_config(given["config"]))
+    for key, value in given.items():
+        if key in ("command", "config", "model_param"):
+            continue
+        settings[key] = value
+    if "model_param" in given:
+        settings["model_params"] = {**settings["model_params"], **dict(given["model_param"])}
+    return settings
+
+
+def _subsample(X, y, n, seed, what):
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    if n is None or n >= len(y):
+        return X, y
+    if n < len(np.unique(y)):
+        raise ValueError(f"{what}={n} is smaller than the number of classes.")
+    idx, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    idx = np.sort(idx)
+    return X[idx], y[idx]
+
+
+def run_from_settings(settings, out=None):
+    """Run the experiment that ``settings`` describe and write its outputs.
+
+    Returns the :class:`~skal.experiments.ExperimentResults`.
+    """
+    out = sys.stdout if out is None else out
+    from skal.datasets import load_dataset
+    from skal.experiments import run_experiment
+    from skal.experiments._presets import NEURAL, make_estimator
+
+    data = load_dataset(
+        settings["dataset"],
+        settings["data_root"],
+        flatten=None if settings["model"] in NEURAL else True,
+    )
+    X, y = _subsample(data.X_train, data.y_train, settings["pool_size"], 0, "pool_size")
+    X_test, y_test = _subsample(data.X_test, data.y_test, settings["test_size"], 1, "test_size")
+    images = X.ndim > 2
+    estimator = make_estimator(
+        settings["model"],
+        images=images,
+        classes=data.classes,
+        device=settings["device"],
+        params=settings["model_params"],
+    )
+    options = settings["strategy_options"] or {}
+    unknown = sorted(set(options) - set(settings["strategies"]))
+    if unknown:
+        raise ValueError(f"strategy_options given for {unknown}, which are not among strategies.")
+    strategies = {
+        name: (name, dict(options[name])) if name in options else name for name in settings["strategies"]
+    }
+    output = Path(settings["output"])
+    output.mkdir(parents=True, exist_ok=True)
+    with open(output / "config.json", "w", encoding="utf-8") as fh:
+        json.dump(settings, fh, indent=2, default=str)
+    print(
+        f"skal run: {settings['dataset']} (pool {len(y)}, test {len(y_test)}), model {settings['model']}, "
+        f"strategies {', '.join(settings['strategies'])}, {settings['n_initial']} -> {settings['budget']} labels "
+        f"by {settings['batch_size']}, seeds {settings['seeds']}; output {output}/",
+        file=out,
+        flush=True,
+    )
+    results = run_experiment(
+        estimator,
+        X,
+        y,
+        X_test=X_test,
+        y_test=y_test,
+        strategies=strategies,
+        n_initial=settings["n_initial"],
+        balanced_initial=settings["balanced_initial"],
+        batch_size=settings["batch_size"],
+        budget=settings["budget"],
+        seeds=settings["seeds"],
+        warm_start=settings["warm_start"],
+        pool_subset=settings["pool_subset"],
+        output_dir=output,
+        resume=settings["resume"],
+        n_jobs=settings["n_jobs"],
+        progress=settings["progress"],
+    )
+    title = settings["title"] or f"{settings['dataset']}, {settings['model']}"
+    _write_report(results, output, settings["targets"], title, out)
+    return results
+
+
+def _write_report(results, output, targets, title, out):
+    table = results.format_table(targets=tuple(targets))
+    (output / "summary.txt").write_text(table + "\n", encoding="utf-8")
+    rows = results.summary(targets=tuple(targets))
+    for row in rows:
+        row["labels_to_target"] = {str(k): v for k, v in row["labels_to_target"].items()}
+        row["reached"] = {str(k): v for k, v in row["reached"].items()}
+    (output / "summary.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    results.plot(output / "learning_curves.png", title=title)
+    print(table, file=out)
+    print(f"\nplot: {output / 'learning_curves.png'}\nrecords: {output / 'runs'}/", file=out, flush=True)
+
+
+def main(argv=None):
+    """Entry point of the ``skal`` console script.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments (``sys.argv[1:]`` when None).
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 on a user error (reported on stderr), 130 when interrupted.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "report":
+            from skal.experiments import load_results
+
+            output = Path(args.output)
+            config = {}
+            if (output / "config.json").is_file():
+                config = json.loads((output / "config.json").read_text())
+            targets = args.targets or config.get("targets") or DEFAULTS["targets"]
+            title = config.get("title") or (
+                f"{config['dataset']}, {config['model']}" if "dataset" in config else None
+            )
+            _write_report(load_results(output), output, targets, title, sys.stdout)
+        else:
+            run_from_settings(_settings(args))
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished rounds are saved; run the same command again to resume.", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"skal: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
