@@ -11,17 +11,20 @@ records into learning curves, a summary table and a plot.
 from ._campaign import round_seed, simulate_campaign
 from ._experiment import initial_split, load_results, run_experiment
 from ._metrics import aubc, final_accuracy, labels_to_target
+from ._presets import MODELS, make_estimator
 from ._records import RunLog, read_run_file
 from ._report import ExperimentResults
 
 __all__ = [
     "ExperimentResults",
+    "MODELS",
     "RunLog",
     "aubc",
     "final_accuracy",
     "initial_split",
     "labels_to_target",
     "load_results",
+    "make_estimator",
     "read_run_file",
     "round_seed",
     "run_experiment",
