@@ -75,8 +75,7 @@ class _ConsistentMasks:
     mask for one full pass instead.
     """
 
-    def __init__(self, dropouts, n_samples, seed, device):
-        self.dropouts = dropouts
+    def __init__(self, n_samples, seed, device):
         self.n_samples = n_samples
         self.seed = seed
         self.device = device
@@ -317,9 +316,16 @@ class MCDropoutClassifier(NeuralNetClassifier):
             accepted = inspect.signature(module).parameters
         except (TypeError, ValueError):
             accepted = {}
-        for name, value in sizes.items():
+        for name in ("n_features", "n_classes"):
             if name in accepted and name not in kwargs:
-                kwargs[name] = value
+                if name not in sizes:
+                    if accepted[name].default is not inspect.Parameter.empty:
+                        continue
+                    raise ValueError(
+                        f"{getattr(module, '__name__', module)} needs {name}: call fit, which "
+                        f"sizes the module from the data, or pass module__{name}=..."
+                    )
+                kwargs[name] = sizes[name]
         self.module_ = module(**kwargs)
         return self
 
@@ -453,7 +459,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
             hooks.begin_pass()
             try:
                 logits = self._logits(Xi)
-            except (RuntimeError, _TilingFailed):
+            except RuntimeError:  # includes _TilingFailed and shape mismatches
                 logits = None
             if logits is not None and hooks._tiled_rows == b and logits.shape[0] == n_samples * b:
                 return logits.reshape((n_samples, b) + tuple(logits.shape[1:]))
@@ -497,7 +503,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         )
         X = self._validate_X(X, reset=False)
         dropouts = [m for m in self.module_.modules() if isinstance(m, _DROPOUT)]
-        hooks = _ConsistentMasks(dropouts, int(S), seed, self.device)
+        hooks = _ConsistentMasks(int(S), seed, self.device)
         handles = [m.register_forward_hook(hooks.hook(i)) for i, m in enumerate(dropouts)]
         chunks = []
         try:
@@ -510,8 +516,6 @@ class MCDropoutClassifier(NeuralNetClassifier):
         finally:
             for handle in handles:
                 handle.remove()
-        if not chunks:
-            return np.empty((int(S), 0, len(self.classes_)))
         return torch.cat(chunks, dim=1).numpy()
 
     def predict_proba(self, X):

@@ -284,3 +284,11 @@ def test_bad_input_at_predict(fitted, split):
         fitted.predict_proba_samples(X, n_samples=0)
     with pytest.raises(ValueError, match="features|shape"):
         fitted.predict_proba(X.reshape(5, 8, 8))
+
+
+def test_initialize_before_fit_explains_how_to_size_the_module():
+    with pytest.raises(ValueError, match="module__n_features"):
+        MCDropoutClassifier().initialize()
+    net = MCDropoutClassifier(module__n_features=4, module__n_classes=3).initialize()
+    assert net.module_.head.out_features == 3
+    assert isinstance(net.module_.body[2], nn.Dropout) and net.module_.body[2].p == 0.5
