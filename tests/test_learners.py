@@ -601,3 +601,15 @@ def test_pipeline_dpe_with_bald_rounds(digits):
     assert learner.X_training.shape[0] == len(y0) + 10
     assert predict_proba_samples(learner, X_pool[:3]).shape == (2, 3, 10)
     assert 0.0 <= learner.score(X_pool, y_pool) <= 1.0
+
+
+def test_modal_loop_example_runs(capsys):
+    import pathlib
+    import runpy
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "modal_loop_digits.py"
+    example = runpy.run_path(str(path), run_name="example")
+    example["main"](["--rounds", "1", "--n-instances", "5", "--n-estimators", "2", "--max-epochs", "2"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split() == ["labels", "accuracy", "seconds"]
+    assert [int(line.split()[0]) for line in lines[1:]] == [20, 25]
