@@ -69,6 +69,14 @@ class Committee(QueryMixin):
         The committee's labeled set: the members' common training data, or
         all of it stacked when the members were started on different data.
 
+    Notes
+    -----
+    ``query`` takes ``return_metrics`` by keyword only, like modAL's
+    ``ActiveLearner.query``; modAL's ``Committee.query`` takes it as the
+    second positional argument, so there ``committee.query(X, 5)`` silently
+    means ``return_metrics=5``. :meth:`vote` keeps the labels' dtype where
+    modAL casts them to float.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris

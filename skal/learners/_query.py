@@ -148,9 +148,10 @@ class QueryMixin:
         :class:`Lazy` values are evaluated only when the strategy takes them
         (so no seed is drawn for strategies without ``random_state``).
         """
+        # Lazy: a committee assembles its labeled set from its members.
         extras = {
-            "X_labeled": self.X_training,
-            "y_labeled": self.y_training,
+            "X_labeled": Lazy(lambda: self.X_training),
+            "y_labeled": Lazy(lambda: self.y_training),
         }
         if self.random_state is not None:
             extras["random_state"] = Lazy(lambda: int(self._rng.randint(_MAX_SEED)))
