@@ -139,7 +139,9 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
         skorch's validation split; ``None`` trains on all the data, which
         suits the small labeled sets of active learning.
     callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks of the joint training loop (copied at fit).
+        Extra skorch callbacks of the joint training loop, used as given
+        (as skorch does), so that one recording training dynamics can be
+        read after fit.
     classes : array-like, default=None
         All labels the model will ever see. Active learning often starts
         from a seed set that misses some classes: declaring them here sizes
@@ -431,12 +433,13 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
             n_train=len(X),
             prior=table,
             train_split=self.train_split,
-            callbacks=copy.deepcopy(self.callbacks),
+            # used as given, as skorch does, so that a callback that records
+            # training dynamics can be read after fit
+            callbacks=self.callbacks,
             device=device,
             verbose=self.verbose,
-            iterator_train__shuffle=True,
             **settings,
-            **extra,
+            **{"iterator_train__shuffle": True, **extra},
         )
         net.initialize()
         return net
