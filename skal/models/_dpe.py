@@ -20,7 +20,7 @@ from skorch.utils import to_tensor
 from torch import nn
 
 from ._modules import MLP
-from ._prior import omega, omega_minimum, prior_table, sample_from_prior
+from ._prior import PriorPenalty, prior_table, sample_from_prior
 from ._stacked import StackedEnsemble
 
 __all__ = ["DeepProbabilisticEnsemble", "DeepEnsemble"]
@@ -67,10 +67,9 @@ class _JointEnsembleNet(NeuralNetClassifier):
         )
         if not self.beta:
             return ce
-        params = self.module_.params_dict()
-        # Offsetting by Ω's minimum leaves the gradients unchanged and makes
-        # the logged penalty 2 KL(prior || ensemble) >= 0.
-        penalty = omega(params, self.prior) - omega_minimum(params, self.prior)
+        # Ω offset by its minimum: the same gradients, and a logged penalty
+        # that reads as 2 KL(prior || ensemble) >= 0.
+        penalty = self.prior(self.module_.params_dict())
         if training:
             self.history.record_batch("ce", ce.item())
             self.history.record_batch("omega", penalty.item())
@@ -431,7 +430,7 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
             criterion=nn.CrossEntropyLoss,
             beta=float(self.beta),
             n_train=len(X),
-            prior=table,
+            prior=PriorPenalty(table),
             train_split=self.train_split,
             # used as given, as skorch does, so that a callback that records
             # training dynamics can be read after fit

@@ -37,7 +37,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["GaussianPrior", "prior_table", "omega", "omega_minimum", "sample_from_prior"]
+__all__ = [
+    "GaussianPrior",
+    "PriorPenalty",
+    "prior_table",
+    "omega",
+    "omega_minimum",
+    "sample_from_prior",
+]
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORM = (
@@ -163,6 +170,60 @@ def omega_minimum(stacked_params, table):
         stacked_params[name][0].numel() * (math.log(prior.var) + 1.0)
         for name, prior in table.items()
     )
+
+
+class PriorPenalty:
+    """Ω minus its minimum (``2 KL(prior || ensemble)``), fused for the training loop.
+
+    Same value as ``omega(...) - omega_minimum(...)``, computed on all
+    regularised parameters concatenated into one ``(E, P)`` matrix with the
+    prior means and variances cached as vectors: a handful of kernels per
+    step instead of ten per parameter tensor, which for small networks
+    otherwise costs as much as the forward/backward pass itself.
+
+    Parameters
+    ----------
+    table : dict of str to GaussianPrior
+    eps : float, default=1e-12
+        Floor of the across-member variance.
+    """
+
+    def __init__(self, table, eps=1e-12):
+        if not table:
+            raise ValueError(
+                "the module has no Linear, Conv or normalisation layer, so the DPE "
+                "prior regularises nothing: use such layers or beta=0."
+            )
+        self.table = table
+        self.eps = eps
+        self._cache = {}
+
+    def _prior_vectors(self, params):
+        first = params[next(iter(self.table))]
+        key = (first.device, first.dtype)
+        if key not in self._cache:
+            sizes = [params[name][0].numel() for name in self.table]
+            means = torch.tensor([p.mean for p in self.table.values()], dtype=first.dtype)
+            vars_ = torch.tensor([p.var for p in self.table.values()], dtype=first.dtype)
+            counts = torch.tensor(sizes)
+            mean_p = means.repeat_interleave(counts).to(first.device)
+            var_p = vars_.repeat_interleave(counts).to(first.device)
+            self._cache[key] = (mean_p, var_p, torch.log(var_p).sum() + var_p.numel())
+        return self._cache[key]
+
+    def __call__(self, params):
+        mean_p, var_p, minimum = self._prior_vectors(params)
+        n_members = params[next(iter(self.table))].shape[0]
+        flat = torch.cat([params[name].reshape(n_members, -1) for name in self.table], dim=1)
+        # Spelled out: torch.var_mean over dim 0 is ~25x slower on CPU.
+        mean = flat.mean(dim=0)
+        centred = flat - mean
+        var = (centred * centred).mean(dim=0).clamp_min(self.eps)
+        return (torch.log(var) + (var_p + (mean - mean_p) ** 2) / var).sum() - minimum
+
+    def __getstate__(self):
+        # cached tensors may live on a GPU; they are rebuilt on first use
+        return {"table": self.table, "eps": self.eps, "_cache": {}}
 
 
 @torch.no_grad()

@@ -10,6 +10,7 @@ from torch.distributions import Normal, kl_divergence
 from skal.models._prior import (
     NORM_PRIOR_VAR,
     GaussianPrior,
+    PriorPenalty,
     omega,
     omega_minimum,
     prior_table,
@@ -73,6 +74,8 @@ def test_omega_equals_twice_gaussian_kl_up_to_its_constant(name):
         expected = expected + 2 * kl_divergence(prior_dist, q).sum()
     got = omega(stacked, table) - omega_minimum(stacked, table)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-4)
+    # the fused form the training loop uses gives the same value
+    torch.testing.assert_close(PriorPenalty(table)(stacked), expected, rtol=1e-5, atol=1e-4)
 
 
 def test_omega_is_minimal_and_stationary_at_the_prior():
@@ -88,6 +91,8 @@ def test_omega_is_minimal_and_stationary_at_the_prior():
 def test_omega_needs_a_regularised_layer():
     with pytest.raises(ValueError, match="beta=0"):
         omega({}, {})
+    with pytest.raises(ValueError, match="beta=0"):
+        PriorPenalty({})
 
 
 def test_members_start_from_independent_prior_draws():
