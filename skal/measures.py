@@ -7,8 +7,9 @@ MC-dropout passes, committee members) for n points, an array of shape
 NumPy arrays give NumPy arrays and torch tensors give torch tensors (on the
 same device), so the measures can run on a GPU next to the model.
 
-Entropies go through ``scipy.special.entr`` / ``torch.special.entr``, which
-define ``0 log 0 = 0``: one-hot or zero probabilities never produce NaN.
+Entropies use ``0 log 0 = 0`` (``torch.special.entr`` for tensors; for
+NumPy ``p · log(max(p, tiny))``, exact for positive p and twice as fast as
+``scipy.special.entr``): one-hot or zero probabilities never produce NaN.
 Sums over samples are accumulated one sample at a time, so no measure
 allocates more than a few ``(n, K)`` temporaries on top of its input.
 
@@ -71,13 +72,27 @@ def _check_samples(P, name="proba_samples"):
     return P, False
 
 
+def _neg_xlogx(p, out=None):
+    """``-p log p`` elementwise, with ``0 log 0 = 0`` (NumPy).
+
+    ``p · log(max(p, tiny))`` is exact for every positive p, and a zero
+    multiplies the finite ``log(tiny)`` away: no NaN, no warning. It runs
+    about twice as fast as ``scipy.special.entr`` because ``np.log`` is
+    vectorised (SIMD) while ``entr`` is a scalar loop.
+    """
+    out = np.maximum(p, np.finfo(p.dtype).tiny, out=out)
+    np.log(out, out=out)
+    out *= p
+    return np.negative(out, out=out)
+
+
 def _entropy_rows(p, torch_mode):
     """``H`` along the last axis."""
     if torch_mode:
         import torch
 
         return torch.special.entr(p).sum(-1)
-    return entr(p).sum(-1)
+    return _neg_xlogx(p).sum(-1)
 
 
 def _mean_proba(P):
@@ -94,10 +109,10 @@ def _expected_entropy(P, torch_mode):
         for s in range(1, P.shape[0]):
             acc += torch.special.entr(P[s], out=buf)
         return acc.sum(-1) / P.shape[0]
-    acc = entr(P[0])
+    acc = _neg_xlogx(P[0])
     buf = np.empty_like(acc)
     for s in range(1, P.shape[0]):
-        acc += entr(P[s], out=buf)
+        acc += _neg_xlogx(P[s], out=buf)
     return acc.sum(-1) / P.shape[0]
 
 
@@ -489,6 +504,7 @@ class JointConfigurations:
         self._logQ = None
         self._owner = None
         self._points = []  # (S, K) probabilities of every added point
+        self._weights, self._cast = None, {}
 
     @property
     def n_points(self):
@@ -503,6 +519,7 @@ class JointConfigurations:
                 f"got {p.shape}."
             )
         self._points.append(p)
+        self._weights, self._cast = None, {}
         if self.exact:
             if self._Q.shape[1] <= self.n_configurations:
                 Q = (self._Q[:, :, None] * p[:, None, :]).reshape(self.n_samples, -1)
@@ -543,14 +560,25 @@ class JointConfigurations:
     # -- weights ---------------------------------------------------------------
     def weights(self):
         """``(ω, W)``: configuration weights (M,) and sample posteriors (M, S)."""
-        if self.exact:
-            Q = self._Q
-            mass = Q.sum(0)  # S · p(c_m)
-            return mass / self.n_samples, (Q / mass).T
-        lse = logsumexp(self._logQ, axis=0)
-        W = np.exp(self._logQ - lse).T
-        M = W.shape[0]
-        return np.full(M, 1.0 / M), W
+        if self._weights is None:
+            if self.exact:
+                Q = self._Q
+                mass = Q.sum(0)  # S · p(c_m)
+                self._weights = mass / self.n_samples, np.ascontiguousarray((Q / mass).T)
+            else:
+                lse = logsumexp(self._logQ, axis=0)
+                W = np.exp(self._logQ - lse).T
+                M = W.shape[0]
+                self._weights = np.full(M, 1.0 / M), np.ascontiguousarray(W)
+        return self._weights
+
+    def _weights_as(self, dtype):
+        # the greedy loop scores many candidate blocks per added point
+        key = np.dtype(dtype)
+        if key not in self._cast:
+            omega, W = self.weights()
+            self._cast[key] = omega.astype(key), W.astype(key)
+        return self._cast[key]
 
     def entropy(self):
         """``H(y_A)``: exact, or the sampled estimate ``-mean_m log p(c_m)``."""
@@ -583,9 +611,7 @@ class JointConfigurations:
                 f"got {P.shape}."
             )
         dtype = np.dtype(dtype or (P.dtype if P.dtype.kind == "f" else np.float64))
-        omega, W = self.weights()
-        W = W.astype(dtype, copy=False)
-        omega = omega.astype(dtype, copy=False)
+        omega, W = self._weights_as(dtype)
         M = W.shape[0]
         flat = np.ascontiguousarray(P, dtype=dtype).reshape(S, n * K)
         rows = max(1, _BLOCK_BYTES // (M * K * dtype.itemsize))

@@ -70,15 +70,22 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
                 f"{type(classifier).__name__} gave {P.shape[2]} probability columns "
                 f"but has {len(classes)} classes."
             )
-        if P.dtype.kind != "f" or not np.isfinite(P).all():
-            raise ValueError(
-                f"{type(classifier).__name__} returned non-finite probabilities; "
-                "check the model (diverged training?) and the pool's scale."
-            )
+        # A full finite check costs as much as scoring; a model that emits
+        # NaN does so from the first rows on, and later chunks are caught by
+        # the finite check on their scores (score_pool).
+        if P.dtype.kind != "f" or (start == 0 and not np.isfinite(P).all()):
+            raise _non_finite(classifier)
         yield start, stop, P
         if chunk_size is None:
             size = max(1, CHUNK_BYTES // (P.shape[0] * P.shape[2] * P.itemsize))
         start = stop
+
+
+def _non_finite(classifier):
+    return ValueError(
+        f"{type(classifier).__name__} returned non-finite probabilities; "
+        "check the model (diverged training?) and the pool's scale."
+    )
 
 
 def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=None):
@@ -88,6 +95,8 @@ def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=N
         classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params
     ):
         scores[start:stop] = measure(P)
+        if not np.isfinite(scores[start:stop]).all():
+            raise _non_finite(classifier)
     return scores
 
 
