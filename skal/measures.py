@@ -458,9 +458,10 @@ class JointConfigurations:
       ``n_configurations`` of them;
     * **sampled**: beyond that, ``n_configurations`` configurations drawn
       from ``p(y_A)`` (stratified over the samples: configuration m is drawn
-      from sample ``m mod S``), ``ω_m = 1/M``; a new point extends every
-      configuration by one label drawn from its own sample, which keeps the
-      draws exact samples of the larger joint.
+      from sample ``m mod S``), ``ω_m = 1/M`` (repeated draws are merged,
+      with their count as weight); a new point extends every configuration
+      by one label drawn from its own sample, which keeps the draws exact
+      samples of the larger joint.
 
     Memory: ``O(S · M)`` for the configurations, plus blocks of at most
     64 MiB when scoring candidates. Time of :meth:`conditional_entropy`:
@@ -547,6 +548,7 @@ class JointConfigurations:
         M, S = self.n_configurations, self.n_samples
         self._owner = np.arange(M) % S
         self._logQ = np.zeros((S, M))
+        self._labels = []
         for p in self._points:
             self._accumulate(p, self._draw(p[self._owner]))
 
@@ -556,6 +558,7 @@ class JointConfigurations:
     def _accumulate(self, p, labels):
         logp = np.log(np.maximum(p, np.finfo(np.float64).tiny))
         self._logQ += logp[:, labels]
+        self._labels.append(labels.astype(np.int16 if self.n_classes < 2**15 else np.int64))
 
     # -- weights ---------------------------------------------------------------
     def weights(self):
@@ -566,10 +569,15 @@ class JointConfigurations:
                 mass = Q.sum(0)  # S · p(c_m)
                 self._weights = mass / self.n_samples, np.ascontiguousarray((Q / mass).T)
             else:
-                lse = logsumexp(self._logQ, axis=0)
-                W = np.exp(self._logQ - lse).T
-                M = W.shape[0]
-                self._weights = np.full(M, 1.0 / M), np.ascontiguousarray(W)
+                # Confident models draw the same configuration many times;
+                # copies share their posterior, so score each one once,
+                # weighted by its count (same estimate, less work).
+                _, first, counts = np.unique(
+                    np.stack(self._labels), axis=1, return_index=True, return_counts=True
+                )
+                logQ = self._logQ[:, first]
+                W = np.exp(logQ - logsumexp(logQ, axis=0)).T
+                self._weights = counts / self.n_configurations, np.ascontiguousarray(W)
         return self._weights
 
     def _weights_as(self, dtype):

@@ -201,3 +201,21 @@ def test_joint_configurations_checks_shapes():
         jc.add(np.ones((3, 2)) / 2)
     with pytest.raises(ValueError, match="n_configurations"):
         measures.JointConfigurations(2, 3, n_configurations=0)
+
+
+def test_sampled_configurations_merge_repeats_without_changing_the_estimate():
+    from scipy.special import logsumexp
+
+    rng = np.random.default_rng(6)
+    P = 0.96 * np.eye(2)[rng.integers(0, 2, size=(3, 9))] + 0.02  # confident samples
+    jc = measures.JointConfigurations(3, 2, n_configurations=50, random_state=0)
+    for i in range(8):
+        jc.add(P[:, i])
+    assert not jc.exact
+    omega, W = jc.weights()
+    assert W.shape[0] < 50 and omega.sum() == pytest.approx(1.0)
+    # the same number from all 50 draws, unmerged
+    W_all = np.exp(jc._logQ - logsumexp(jc._logQ, axis=0)).T
+    R = W_all @ P[:, 8]
+    expected = -(R * np.log(R)).sum(1).mean()
+    assert jc.conditional_entropy(P[:, 8:]) == pytest.approx([expected], abs=1e-10)

@@ -185,14 +185,18 @@ def bench_scoring(N, S, K, k=100, repeat=3):
 
 # --------------------------------------------------------------------------- part 2
 def duplicated_pool(N, S, K, *, copies=3, seed=1):
-    """Repeated-MNIST-like: a tenth of the pool is points that appear ``copies`` times."""
+    """Repeated-MNIST-like: a tenth of the pool is points that appear ``copies`` times.
+
+    Returns the samples and, per row, the id of the original point (copies
+    share it), to count batch slots wasted on copies.
+    """
     n_repeated = N // 10
     n_unique = N - n_repeated * (copies - 1)
     base = synthetic_samples(S, n_unique, K, seed=seed)
-    rep = np.repeat(base[:, :n_repeated], copies - 1, axis=1)
-    P = np.concatenate([base, rep], axis=1)
+    ids = np.concatenate([np.arange(n_unique), np.repeat(np.arange(n_repeated), copies - 1)])
+    P = np.concatenate([base, base[:, ids[n_unique:]]], axis=1)
     order = np.random.default_rng(seed).permutation(N)
-    return np.ascontiguousarray(P[:, order])
+    return np.ascontiguousarray(P[:, order]), ids[order]
 
 
 def bench_batch_bald(N, S, K, batch_sizes, M=1000, repeat=1, judge_M=100_000):
@@ -203,34 +207,43 @@ def bench_batch_bald(N, S, K, batch_sizes, M=1000, repeat=1, judge_M=100_000):
         f"\n== BatchBALD: pool {N:,}, S = {S}, K = {K}, {M} configurations for everyone "
         f"({N // 10:,} points repeated 3x) =="
     )
-    P = duplicated_pool(N, S, K)
+    P, ids = duplicated_pool(N, S, K)
     P_baal = np.ascontiguousarray(P.transpose(1, 2, 0))
     model, X = PrecomputedSamples(P), pool_of(N)
 
     def judge(batch):
-        return measures.joint_mutual_information(
-            P[:, np.asarray(batch)], n_configurations=judge_M, random_state=0
+        batch = np.asarray(batch)
+        mi = measures.joint_mutual_information(
+            P[:, batch], n_configurations=judge_M, random_state=0
         )
+        wasted = len(batch) - len(np.unique(ids[batch]))
+        return f"joint MI {mi:6.3f} nats, {wasted:2d} slots on copies"
 
     results = {}
     for b in batch_sizes:
         print(f"\n  -- b = {b} --  (joint MI judged with {judge_M:,} sampled configurations)")
         bald_top = top_k(measures.bald(P), b)
-        print(f"  {'BALD top-b (reference)':<34s} {'':>10s}  joint MI {judge(bald_top):7.3f} nats")
+        print(f"  {'BALD top-b (reference)':<34s} {'':>10s}  {judge(bald_top)}")
 
         t_skal, (idx_skal, _) = best_time(
             lambda: strategies.batch_bald(model, X, n_instances=b, random_state=0, n_configurations=M),
             repeat=repeat,
         )
         mi_skal = judge(idx_skal)
-        print(f"  {'skal batch_bald':<34s} {t_skal:8.2f} s  joint MI {mi_skal:7.3f} nats")
+
+        def mem(fn, setup=None):
+            # traced once, at the first batch size only (tracing slows Python loops)
+            return f"peak {mib(peak_bytes(fn, setup))}" if b == batch_sizes[0] else ""
+
+        m = mem(lambda: strategies.batch_bald(model, X, n_instances=b, random_state=0, n_configurations=M))
+        print(f"  {'skal batch_bald':<34s} {t_skal:8.2f} s  {mi_skal}  {m}")
 
         t_def, (idx_def, _) = best_time(
             lambda: strategies.batch_bald(model, X, n_instances=b, random_state=0), repeat=repeat
         )
         print(
-            f"  {'skal batch_bald (default 10,000)':<34s} {t_def:8.2f} s  joint MI {judge(idx_def):7.3f}"
-            f" nats  time/skal {t_def / t_skal:6.2f}"
+            f"  {'skal batch_bald (default 10,000)':<34s} {t_def:8.2f} s  {judge(idx_def)}"
+            f"  time/skal {t_def / t_skal:6.2f}"
         )
 
         t_ska, util = best_time(
@@ -241,9 +254,10 @@ def bench_batch_bald(N, S, K, batch_sizes, M=1000, repeat=1, judge_M=100_000):
         idx_ska = np.nanargmax(util, axis=1)
         mi_ska = judge(idx_ska)
         first_same = int(np.argmax(np.r_[idx_ska != idx_skal, True]))
+        m = mem(lambda Q: ska_batch_bald(Q, b, n_MC_samples=M, random_state=0), setup=lambda: (P.copy(),))
         print(
-            f"  {'scikit-activeml batch_bald':<34s} {t_ska:8.2f} s  joint MI {mi_ska:7.3f} nats"
-            f"  time/skal {t_ska / t_skal:6.2f}  same first picks: {first_same}/{b}"
+            f"  {'scikit-activeml batch_bald':<34s} {t_ska:8.2f} s  {mi_ska}"
+            f"  time/skal {t_ska / t_skal:6.2f}  same first picks: {first_same}/{b}  {m}"
         )
 
         # baal samples S * num_draw configurations; num_draw = M / S matches M.
@@ -253,10 +267,11 @@ def bench_batch_bald(N, S, K, batch_sizes, M=1000, repeat=1, judge_M=100_000):
         )
         idx_baal = ranks[:b]
         mi_baal = judge(idx_baal)
+        m = mem(lambda: BaalBatchBALD(num_samples=b, num_draw=max(1, M // S)).get_ranks(P_baal))
         print(
-            f"  {'baal BatchBALD':<34s} {t_baal:8.2f} s  joint MI {mi_baal:7.3f} nats"
+            f"  {'baal BatchBALD':<34s} {t_baal:8.2f} s  {mi_baal}"
             f"  time/skal {t_baal / t_skal:6.2f}  overlap with skal: "
-            f"{len(set(idx_baal.tolist()) & set(idx_skal.tolist()))}/{b}"
+            f"{len(set(idx_baal.tolist()) & set(idx_skal.tolist()))}/{b}  {m} (numpy part)"
         )
         results[b] = dict(
             skal=(t_skal, mi_skal), skal_default=(t_def,), ska=(t_ska, mi_ska, first_same),
