@@ -31,16 +31,17 @@ DEFAULTS = {
     "balanced_initial": True,
     "batch_size": 10,
     "budget": 100,
-    "seeds": [0, 1],
+    "seeds": [0, 1, 2],
     "warm_start": False,
     "pool_subset": None,
     "pool_size": None,
     "test_size": None,
     "device": "auto",
+    "threads": 1,
     "n_jobs": 1,
     "output": "skal-results",
     "resume": True,
-    "targets": [0.9, 0.95],
+    "targets": [0.8, 0.9],
     "progress": True,
     "title": None,
 }
@@ -143,6 +144,10 @@ def _parser():
                      help="evaluate on a random subset of this many test samples")
     run.add_argument("--device", help="torch device: auto, cpu, cuda, cuda:1 ...")
     run.add_argument("--n-jobs", dest="n_jobs", type=int, help="runs in parallel (joblib)")
+    run.add_argument("--threads", type=int,
+                     help="torch intra-op threads of this process (default 1: the small nets of active "
+                     "learning run fastest single-threaded, and parallel runs must not oversubscribe; "
+                     "0 keeps torch's default)")
     run.add_argument("--output", "-o", help="output folder (resumed when it holds runs of the same settings)")
     run.add_argument("--no-resume", dest="resume", action="store_false", help="start over, discarding old runs")
     run.add_argument("--targets", type=_floats, help="accuracies of the labels-to-target columns, e.g. 0.9,0.95")
@@ -188,6 +193,12 @@ def run_from_settings(settings, out=None):
     Returns the :class:`~skal.experiments.ExperimentResults`.
     """
     out = sys.stdout if out is None else out
+    if settings["threads"]:
+        import torch
+
+        # A command-line run owns its process, so it may set this; the
+        # library itself never touches torch's thread pool.
+        torch.set_num_threads(int(settings["threads"]))
     from skal.datasets import load_dataset
     from skal.experiments import run_experiment
     from skal.experiments._presets import NEURAL, make_estimator
