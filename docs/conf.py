@@ -24,7 +24,9 @@ extensions = [
 # The API pages are written by hand with automodule/autosummary tables: no
 # generated stub files to keep in git.
 autosummary_generate = False
-autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": False}
+# Members are listed explicitly in api.rst: scikit-learn's generated
+# set_*_request methods would otherwise flood the reference.
+autodoc_default_options = {"inherited-members": False, "show-inheritance": False}
 autodoc_member_order = "bysource"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
