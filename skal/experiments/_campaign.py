@@ -90,10 +90,6 @@ def _make_model(estimator, random_state):
     return estimator()
 
 
-def _take(X, idx):
-    return X[idx]
-
-
 def _full_proba(model, X, classes):
     proba = np.asarray(model.predict_proba(X), dtype=np.float64)
     model_classes = getattr(model, "classes_", None)
@@ -225,6 +221,9 @@ def simulate_campaign(
         in round 0), ``scores`` (acquisition scores of those), ``train_seconds``,
         ``query_seconds``.
     """
+    for pname, value in (("batch_size", batch_size), ("budget", budget)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{pname} must be a positive integer; got {value!r}.")
     strategy_func, options = resolve_strategy(strategy)
     name = name if name is not None else strategy_name(strategy)
     classes = np.unique(np.concatenate([np.asarray(y), np.asarray(y_test)])) if classes is None else np.asarray(classes)
@@ -258,7 +257,7 @@ def simulate_campaign(
 
     def fit(model):
         t0 = time.perf_counter()
-        model.fit(_take(X, labeled), y[labeled])
+        model.fit(X[labeled], y[labeled])
         return time.perf_counter() - t0
 
     model = None
@@ -298,10 +297,10 @@ def simulate_campaign(
                 strategy_func,
                 options,
                 model,
-                _take(X, candidates),
+                X[candidates],
                 n,
                 round_seed(seed, round_, _STRATEGY),
-                _take(X, labeled),
+                X[labeled],
                 y[labeled],
             )
             query_s = time.perf_counter() - t0

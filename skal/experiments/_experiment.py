@@ -257,33 +257,11 @@ def run_experiment(
                 indent=2,
             )
 
-    def one(name, spec, seed, pool_idx, test_idx, initial, inner_progress):
-        if test_idx is None:
-            Xp, yp, Xt, yt = X, y, X_test, y_test
-        else:
-            Xp, yp, Xt, yt = X, y, X[test_idx], y[test_idx]
-        log = None if runs_dir is None else RunLog(runs_dir, name, seed, settings)
-        return simulate_campaign(
-            estimator,
-            spec,
-            Xp,
-            yp,
-            Xt,
-            yt,
-            pool_idx=pool_idx,
-            initial_idx=initial,
-            batch_size=batch_size,
-            budget=budget,
-            seed=seed,
-            classes=classes,
-            warm_start=warm_start,
-            pool_subset=pool_subset,
-            log=log,
-            resume=resume,
-            progress=inner_progress,
-            name=name,
-        )
-
+    common = dict(
+        estimator=estimator, X=X, y=y, X_test=X_test, y_test=y_test, runs_dir=runs_dir,
+        settings=settings, classes=classes, batch_size=batch_size, budget=budget,
+        warm_start=warm_start, pool_subset=pool_subset, resume=resume,
+    )
     from tqdm.auto import tqdm
 
     outer = tqdm(total=len(tasks), desc="runs", disable=not progress)
@@ -291,13 +269,15 @@ def run_experiment(
     try:
         if n_jobs in (None, 1) or len(tasks) == 1:
             for task in tasks:
-                results.append(one(*task, progress))
+                results.append(_run_task(*task, progress=progress, **common))
                 outer.update(1)
         else:
             from joblib import Parallel, delayed
 
             parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-            for records in parallel(delayed(one)(*task, False) for task in tasks):
+            # The arrays go as arguments (not closure variables) so that
+            # joblib memory-maps large ones instead of copying them per run.
+            for records in parallel(delayed(_run_task)(*task, progress=False, **common) for task in tasks):
                 results.append(records)
                 outer.update(1)
     finally:
@@ -305,6 +285,34 @@ def run_experiment(
     order = {(name, seed): i for i, (name, _, seed, *_rest) in enumerate(tasks)}
     results.sort(key=lambda recs: order.get((recs[0]["strategy"], recs[0]["seed"]), 0) if recs else 0)
     return ExperimentResults([r for recs in results for r in recs])
+
+
+def _run_task(name, spec, seed, pool_idx, test_idx, initial, *, estimator, X, y, X_test, y_test,
+              runs_dir, settings, classes, batch_size, budget, warm_start, pool_subset, resume,
+              progress):
+    if test_idx is not None:
+        X_test, y_test = X[test_idx], y[test_idx]
+    log = None if runs_dir is None else RunLog(runs_dir, name, seed, settings)
+    return simulate_campaign(
+        estimator,
+        spec,
+        X,
+        y,
+        X_test,
+        y_test,
+        pool_idx=pool_idx,
+        initial_idx=initial,
+        batch_size=batch_size,
+        budget=budget,
+        seed=seed,
+        classes=classes,
+        warm_start=warm_start,
+        pool_subset=pool_subset,
+        log=log,
+        resume=resume,
+        progress=progress,
+        name=name,
+    )
 
 
 def load_results(output_dir):
