@@ -1,10 +1,13 @@
 """Probabilistic estimators and the adapters that read samples/embeddings from any model."""
 
 from ._adapters import embed, get_classes, predict_proba_samples
+from ._dpe import DeepEnsemble, DeepProbabilisticEnsemble
 from ._mc_dropout import MCDropoutClassifier
 from ._modules import MLP, GalCNN, SmallCNN, SmallResNet, find_head, torchvision_backbone
 
 __all__ = [
+    "DeepEnsemble",
+    "DeepProbabilisticEnsemble",
     "GalCNN",
     "MCDropoutClassifier",
     "MLP",
