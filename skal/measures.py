@@ -463,7 +463,8 @@ class JointConfigurations:
       by one label drawn from its own sample, which keeps the draws exact
       samples of the larger joint.
 
-    Memory: ``O(S · M)`` for the configurations, plus blocks of at most
+    Memory: ``O(S · M)`` for the configurations (``S · M · K`` for a moment
+    while an exact set grows), plus blocks of at most
     64 MiB when scoring candidates. Time of :meth:`conditional_entropy`:
     ``O(M · S · n · K)`` for n candidates.
 
@@ -521,17 +522,16 @@ class JointConfigurations:
             )
         self._points.append(p)
         self._weights, self._cast = None, {}
-        if self.exact:
-            if self._Q.shape[1] <= self.n_configurations:
-                Q = (self._Q[:, :, None] * p[:, None, :]).reshape(self.n_samples, -1)
-                # configurations nobody can produce carry no entropy: drop them
-                Q = Q[:, Q.max(0) > 0]
-                if Q.shape[1] <= self.n_configurations:
-                    self._Q = Q
-                    return self
-            self._start_sampling()
+        if not self.exact:
+            self._extend_samples(p)
             return self
-        self._extend_samples(p)
+        Q = (self._Q[:, :, None] * p[:, None, :]).reshape(self.n_samples, -1)
+        # configurations nobody can produce carry no entropy: drop them
+        Q = Q[:, Q.max(0) > 0]
+        if Q.shape[1] <= self.n_configurations:
+            self._Q = Q
+        else:
+            self._start_sampling()
         return self
 
     # -- sampled regime ---------------------------------------------------
