@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from pathlib import Path
 
@@ -246,6 +248,8 @@ def run_experiment(
         "budget": budget,
         "warm_start": warm_start,
         "pool_subset": pool_subset,
+        "estimator": _describe(estimator),
+        "data": _fingerprint(X, y, X_test, y_test),
     }
     if output_dir is not None:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
@@ -287,12 +291,42 @@ def run_experiment(
     return ExperimentResults([r for recs in results for r in recs])
 
 
+def _describe(obj):
+    """A description of an estimator or callable that is stable across processes."""
+    if hasattr(obj, "get_params"):
+        # scikit-learn's repr shows only the parameters changed from defaults,
+        # without memory addresses.
+        return repr(obj)
+    func = obj
+    while isinstance(func, functools.partial):
+        func = func.func
+    return f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', type(func).__name__)}"
+
+
+def _fingerprint(X, y, X_test, y_test):
+    """Shapes and a hash of the labels: enough to tell two data sets apart cheaply."""
+    y = np.asarray(y)
+    raw = repr(y.tolist()).encode() if y.dtype.kind == "O" else np.ascontiguousarray(y).tobytes()
+    digest = hashlib.sha1(raw).hexdigest()[:16]
+    shapes = [list(X.shape)] + ([] if X_test is None else [list(X_test.shape)])
+    return {"shapes": shapes, "labels_sha1": digest}
+
+
 def _run_task(name, spec, seed, pool_idx, test_idx, initial, *, estimator, X, y, X_test, y_test,
               runs_dir, settings, classes, batch_size, budget, warm_start, pool_subset, resume,
               progress):
     if test_idx is not None:
         X_test, y_test = X[test_idx], y[test_idx]
-    log = None if runs_dir is None else RunLog(runs_dir, name, seed, settings)
+    if runs_dir is None:
+        log = None
+    else:
+        options = spec[1] if isinstance(spec, tuple) else {}
+        strategy = spec[0] if isinstance(spec, tuple) else spec
+        log = RunLog(runs_dir, name, seed, {
+            **settings,
+            "strategy": strategy if isinstance(strategy, str) else _describe(strategy),
+            "strategy_options": repr(sorted(options.items())),
+        })
     return simulate_campaign(
         estimator,
         spec,

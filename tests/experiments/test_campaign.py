@@ -135,6 +135,12 @@ def test_changed_settings_refuse_to_mix(digits, tmp_path):
     with pytest.raises(ValueError, match=r"batch_size: 10 -> 5.*--no-resume"):
         run_experiment(LogisticRegression(max_iter=100), X, y, strategies=random_pick,
                        output_dir=tmp_path, **{**SETTINGS, "budget": 30, "batch_size": 5})
+    with pytest.raises(ValueError, match=r"estimator: 'LogisticRegression\(\)' -> 'LogisticRegression\(C=2"):
+        run_experiment(LogisticRegression(max_iter=100, C=2.0), X, y, strategies=random_pick,
+                       output_dir=tmp_path, **{**SETTINGS, "budget": 30})
+    with pytest.raises(ValueError, match="data"):
+        run_experiment(LogisticRegression(max_iter=100), X, (y + 1) % 10, strategies=random_pick,
+                       output_dir=tmp_path, **{**SETTINGS, "budget": 30})
     res = run_experiment(LogisticRegression(max_iter=100), X, y, strategies=random_pick, output_dir=tmp_path,
                          resume=False, **{**SETTINGS, "budget": 30, "batch_size": 5})
     assert [r["n_labels"] for r in res.records] == [10, 15, 20, 25, 30]
