@@ -276,14 +276,18 @@ def run_experiment(
                 results.append(_run_task(*task, progress=progress, **common))
                 outer.update(1)
         else:
-            from joblib import Parallel, delayed
+            from joblib import Parallel, cpu_count, delayed, effective_n_jobs, parallel_config
 
-            parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-            # The arrays go as arguments (not closure variables) so that
-            # joblib memory-maps large ones instead of copying them per run.
-            for records in parallel(delayed(_run_task)(*task, progress=False, **common) for task in tasks):
-                results.append(records)
-                outer.update(1)
+            workers = min(effective_n_jobs(n_jobs), len(tasks))
+            # Each worker gets its share of the cores for torch/BLAS threads;
+            # otherwise every worker starts one thread per core and they fight.
+            with parallel_config(backend="loky", inner_max_num_threads=max(1, cpu_count() // workers)):
+                parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
+                # The arrays go as arguments (not closure variables) so that
+                # joblib memory-maps large ones instead of copying them per run.
+                for records in parallel(delayed(_run_task)(*task, progress=False, **common) for task in tasks):
+                    results.append(records)
+                    outer.update(1)
     finally:
         outer.close()
     order = {(name, seed): i for i, (name, _, seed, *_rest) in enumerate(tasks)}
