@@ -622,7 +622,8 @@ class JointConfigurations:
         omega, W = self._weights_as(dtype)
         M = W.shape[0]
         flat = np.ascontiguousarray(P, dtype=dtype).reshape(S, n * K)
-        rows = max(1, _BLOCK_BYTES // (M * K * dtype.itemsize))
+        # two (M, rows·K) buffers per block: products and their x log x
+        rows = max(1, _BLOCK_BYTES // (2 * M * K * dtype.itemsize))
         tiny = np.finfo(dtype).tiny
         out = np.empty(n, dtype=np.float64)
         buf = None

@@ -28,7 +28,8 @@ def _candidate_samples(classifier, X_pool, n_candidates, rng, chunk_size, predic
     With a pre-filter, a running top-``n_candidates`` buffer is merged with
     each chunk, so at most ``n_candidates + chunk`` rows of samples are held.
     """
-    idx_parts, P_parts, score_parts = [], [], []
+    n = num_rows(X_pool)
+    all_P = all_scores = None
     cand_idx = cand_P = cand_scores = None
     for start, stop, P in iter_proba_samples(
         classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params
@@ -37,9 +38,11 @@ def _candidate_samples(classifier, X_pool, n_candidates, rng, chunk_size, predic
         if not np.isfinite(scores).all():
             raise _non_finite(classifier)
         if n_candidates is None:
-            idx_parts.append(np.arange(start, stop))
-            P_parts.append(P)
-            score_parts.append(scores)
+            if all_P is None:  # filled in place: no second copy of the pool's samples
+                all_P = np.empty((P.shape[0], n, P.shape[2]), dtype=P.dtype)
+                all_scores = np.empty(n)
+            all_P[:, start:stop] = P
+            all_scores[start:stop] = scores
             continue
         if cand_idx is None:
             cand_idx, cand_P, cand_scores = np.arange(start, stop), P, scores
@@ -51,11 +54,7 @@ def _candidate_samples(classifier, X_pool, n_candidates, rng, chunk_size, predic
             keep = np.sort(top_n(cand_scores, n_candidates, rng))
             cand_idx, cand_P, cand_scores = cand_idx[keep], cand_P[:, keep], cand_scores[keep]
     if n_candidates is None:
-        return (
-            np.concatenate(idx_parts),
-            np.concatenate(P_parts, axis=1),
-            np.concatenate(score_parts),
-        )
+        return np.arange(n), all_P, all_scores
     return cand_idx, cand_P, cand_scores
 
 

@@ -185,18 +185,15 @@ def bench_scoring(N, S, K, k=100, repeat=3):
 
 # --------------------------------------------------------------------------- part 2
 def duplicated_pool(N, S, K, *, copies=3, seed=1):
-    """Repeated-MNIST-like: a tenth of the pool is points that appear ``copies`` times.
+    """Repeated-MNIST-like: every point appears ``copies`` times (Kirsch et al., 2019).
 
     Returns the samples and, per row, the id of the original point (copies
     share it), to count batch slots wasted on copies.
     """
-    n_repeated = N // 10
-    n_unique = N - n_repeated * (copies - 1)
+    n_unique = -(-N // copies)
     base = synthetic_samples(S, n_unique, K, seed=seed)
-    ids = np.concatenate([np.arange(n_unique), np.repeat(np.arange(n_repeated), copies - 1)])
-    P = np.concatenate([base, base[:, ids[n_unique:]]], axis=1)
-    order = np.random.default_rng(seed).permutation(N)
-    return np.ascontiguousarray(P[:, order]), ids[order]
+    ids = np.random.default_rng(seed).permutation(np.tile(np.arange(n_unique), copies)[:N])
+    return np.ascontiguousarray(base[:, ids]), ids
 
 
 def bench_batch_bald(N, S, K, batch_sizes, M=1000, repeat=1, judge_M=100_000):
@@ -205,7 +202,7 @@ def bench_batch_bald(N, S, K, batch_sizes, M=1000, repeat=1, judge_M=100_000):
 
     print(
         f"\n== BatchBALD: pool {N:,}, S = {S}, K = {K}, {M} configurations for everyone "
-        f"({N // 10:,} points repeated 3x) =="
+        f"(every point repeated 3x) =="
     )
     P, ids = duplicated_pool(N, S, K)
     P_baal = np.ascontiguousarray(P.transpose(1, 2, 0))
