@@ -200,7 +200,8 @@ class ExperimentResults:
         for strategy, (n, values) in self.curves(metric).items():
             mean = np.nanmean(values, axis=0)
             std = np.nanstd(values, axis=0)
-            (line,) = ax.plot(n, mean, label=f"{strategy} (n={len(values)})")
+            seeds = f"{len(values)} seed{'s' if len(values) > 1 else ''}"
+            (line,) = ax.plot(n, mean, marker="." if len(n) <= 30 else None, label=f"{strategy} ({seeds})")
             if len(values) > 1:
                 ax.fill_between(n, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         ax.set_xlabel("number of labels")
