@@ -250,7 +250,8 @@ def bench_batch_bald(N, S, K, batch_sizes, M=1000, repeat=1, judge_M=100_000):
         )
         idx_ska = np.nanargmax(util, axis=1)
         mi_ska = judge(idx_ska)
-        first_same = int(np.argmax(np.r_[idx_ska != idx_skal, True]))
+        # copies tie exactly, so compare the original points, not the rows
+        first_same = int(np.argmax(np.r_[ids[idx_ska] != ids[idx_skal], True]))
         m = mem(lambda Q: ska_batch_bald(Q, b, n_MC_samples=M, random_state=0), setup=lambda: (P.copy(),))
         print(
             f"  {'scikit-activeml batch_bald':<34s} {t_ska:8.2f} s  {mi_ska}"
@@ -268,7 +269,7 @@ def bench_batch_bald(N, S, K, batch_sizes, M=1000, repeat=1, judge_M=100_000):
         print(
             f"  {'baal BatchBALD':<34s} {t_baal:8.2f} s  {mi_baal}"
             f"  time/skal {t_baal / t_skal:6.2f}  overlap with skal: "
-            f"{len(set(idx_baal.tolist()) & set(idx_skal.tolist()))}/{b}  {m} (numpy part)"
+            f"{len(set(ids[idx_baal].tolist()) & set(ids[idx_skal].tolist()))}/{b}  {m} (numpy part)"
         )
         results[b] = dict(
             skal=(t_skal, mi_skal), skal_default=(t_def,), ska=(t_ska, mi_ska, first_same),
