@@ -110,6 +110,9 @@ def _parser():
         prog="skal",
         description="scikit-learn-compatible active learning: simulate and compare labeling campaigns.",
     )
+    from skal import __version__
+
+    parser.add_argument("--version", action="version", version=f"skal {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     S = argparse.SUPPRESS
     run = sub.add_parser(
@@ -308,6 +311,10 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as exc:
         print(f"skal: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `skal report DIR | head`: the reader left; not an error of ours.
+        sys.stderr.close()
+        return 0
     return 0
 
 

@@ -81,3 +81,5 @@ def test_console_script_help():
     assert result.returncode == 0
     assert "--config" in result.stdout and "--data-root" in result.stdout
     assert set(DEFAULTS["strategies"]) == {"random", "entropy", "bald", "batch_bald"}
+    version = subprocess.run([sys.executable, "-m", "skal.cli", "--version"], capture_output=True, text=True)
+    assert version.stdout.startswith("skal ")
