@@ -190,8 +190,9 @@ def batch_bald(
     return cand_idx[chosen].astype(np.intp), np.asarray(gains, dtype=np.float64)
 
 
-#: Candidates scored together in the first block of a greedy step; blocks
-#: double from there (most steps end within the first block).
+#: Candidates scored together in the first block of a greedy step. Blocks
+#: double from there: a step that can stop early scores few candidates, and
+#: one that has to score many still does so in large, efficient blocks.
 _FIRST_BLOCK = 128
 
 

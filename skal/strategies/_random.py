@@ -1,8 +1,7 @@
 """Random sampling, the baseline every strategy is measured against."""
 
-from sklearn.utils import check_random_state
-
 import numpy as np
+from sklearn.utils import check_random_state
 
 from .._validation import check_n_instances, check_pool, num_rows
 
