@@ -23,8 +23,8 @@ __all__ = [
 ]
 
 
-def num_rows(X):
-    """Number of rows of any supported pool type."""
+def num_rows(X, *, name="X_pool"):
+    """Number of rows of any supported container (first axis)."""
     shape = getattr(X, "shape", None)
     if shape is not None and len(shape) > 0:
         return int(shape[0])
@@ -32,7 +32,7 @@ def num_rows(X):
         return len(X)
     except TypeError:
         raise TypeError(
-            f"X_pool of type {type(X).__name__} has no length: pass an array, "
+            f"{name} of type {type(X).__name__} has no length: pass an array, "
             "DataFrame, sparse matrix, tensor or list of samples."
         ) from None
 
@@ -150,26 +150,29 @@ def check_chunk_size(chunk_size, *, name="chunk_size"):
 
 
 def take_rows(X, start, stop=None):
-    """Rows of ``X`` by position: a slice ``start:stop`` or, with ``stop=None``, an index array.
+    """Rows of ``X`` by position, in ``X``'s own container type.
 
-    DataFrames are indexed with ``.iloc`` so that their index labels do not matter;
-    lists give lists.
+    A slice ``start:stop``, or with ``stop=None`` the rows of the index
+    array ``start``. DataFrames are indexed with ``.iloc`` (label indexing
+    on a frame whose index is not ``0..n-1`` would silently return other
+    rows); sparse matrices keep their format; lists give lists; tensors stay
+    on their device.
     """
-    if stop is not None:
-        key = slice(start, stop)
-        if hasattr(X, "iloc"):
-            return X.iloc[key]
-        return X[key]
-    idx = np.asarray(start, dtype=np.intp)
+    key = slice(start, stop) if stop is not None else np.asarray(start, dtype=np.intp)
+    if sparse.issparse(X):
+        # coo/dia/bsr have no row indexing; csr is the cheapest to slice.
+        fmt = X.format
+        rows = X.tocsr()[key]
+        return rows if fmt == "csr" else rows.asformat(fmt)
     if hasattr(X, "iloc"):
-        return X.iloc[idx]
+        return X.iloc[key]
     if isinstance(X, (list, tuple)):
-        return [X[i] for i in idx]
-    if type(X).__module__.startswith("torch"):
+        return list(X[key]) if stop is not None else [X[i] for i in key.tolist()]
+    if stop is None and type(X).__module__.startswith("torch"):
         import torch
 
-        return X[torch.as_tensor(idx)]
-    return X[idx]
+        key = torch.as_tensor(key, dtype=torch.int64, device=X.device)
+    return X[key]
 
 
 def iter_chunks(X, chunk_size):

@@ -25,7 +25,7 @@ def _member_classes(learner):
 def _same_rows(a, b):
     if a is b:
         return True
-    if type(a) is not type(b) or num_rows(a) != num_rows(b):
+    if type(a) is not type(b) or num_rows(a, name="X") != num_rows(b, name="X"):
         return False
     if sp.issparse(a):
         return a.shape == b.shape and (a != b).nnz == 0

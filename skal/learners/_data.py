@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import num_rows, take_rows
+
 __all__ = ["num_rows", "take_rows", "stack_rows", "stack_columns"]
 
 
@@ -21,41 +23,6 @@ def _is_pandas(obj):
 def _is_tensor(obj):
     # torch is optional at this level: only look at it when the data is one.
     return type(obj).__module__.startswith("torch") and hasattr(obj, "dim")
-
-
-def num_rows(X):
-    """Number of samples in ``X`` (first axis), whatever the container."""
-    shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) > 0:
-        return int(shape[0])
-    try:
-        return len(X)
-    except TypeError:
-        raise TypeError(
-            f"expected array-like data with one sample per row, got {type(X).__name__}"
-        ) from None
-
-
-def take_rows(X, idx):
-    """Rows ``idx`` of ``X``, in ``X``'s own container type.
-
-    Positional for pandas (``iloc``): label indexing on a frame whose index
-    is not ``0..n-1`` would silently return other rows.
-    """
-    if sp.issparse(X):
-        # coo/dia/bsr have no row indexing; csr is the cheapest to slice.
-        fmt = X.format
-        sliced = X.tocsr()[idx]
-        return sliced if fmt == "csr" else sliced.asformat(fmt)
-    if _is_pandas(X):
-        return X.iloc[idx]
-    if isinstance(X, (list, tuple)):
-        return [X[i] for i in np.asarray(idx, dtype=np.intp).tolist()]
-    if _is_tensor(X):
-        import torch
-
-        return X[torch.as_tensor(np.asarray(idx, dtype=np.int64), device=X.device)]
-    return np.asarray(X)[idx]
 
 
 def stack_rows(first, second, *, name="X"):

@@ -169,7 +169,7 @@ class ActiveLearner(QueryMixin):
 
     def __repr__(self):
         strategy = getattr(self.query_strategy, "__name__", repr(self.query_strategy))
-        n = 0 if self.X_training is None else num_rows(self.X_training)
+        n = 0 if self.X_training is None else num_rows(self.X_training, name="X_training")
         return (
             f"{type(self).__name__}(estimator={self.estimator!r}, "
             f"query_strategy={strategy}, n_training={n})"
@@ -184,7 +184,7 @@ class ActiveLearner(QueryMixin):
             y = np.asarray(y)
         if np.ndim(y) == 0:
             raise ValueError("y must hold one label per sample, got a scalar.")
-        n_X, n_y = num_rows(X), num_rows(y)
+        n_X, n_y = num_rows(X, name="X"), num_rows(y, name="y")
         if n_X != n_y:
             raise ValueError(
                 f"X has {n_X} samples but y has {n_y} labels: pass one label per sample."
@@ -228,7 +228,7 @@ class ActiveLearner(QueryMixin):
 
     def _fit(self, X, y, bootstrap=False, **fit_kwargs):
         if bootstrap:
-            n = num_rows(X)
+            n = num_rows(X, name="X")
             rows = self._rng.randint(n, size=n)
             X, y = take_rows(X, rows), take_rows(y, rows)
         X, y = self._fit_data(X, y)
