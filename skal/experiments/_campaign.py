@@ -217,7 +217,8 @@ def simulate_campaign(
     -------
     records : list of dict
         One per round: ``strategy``, ``seed``, ``round``, ``n_labels``,
-        ``accuracy``, ``nll``, ``queried`` (positions in ``X``; the seed set
+        ``accuracy`` (of the argmax of ``predict_proba`` on the test set),
+        ``nll`` (log loss over all ``classes``), ``queried`` (positions in ``X``; the seed set
         in round 0), ``scores`` (acquisition scores of those), ``train_seconds``,
         ``query_seconds``.
     """
@@ -230,15 +231,14 @@ def simulate_campaign(
     pool_idx = np.asarray(pool_idx, dtype=np.intp)
     if warm_start and not hasattr(estimator, "get_params"):
         raise ValueError("warm_start=True needs an estimator instance, not a factory.")
-    if warm_start and "warm_start" not in _warm_start_keys(estimator):
+    if warm_start and not _has_param(estimator, "warm_start"):
         raise ValueError(
             f"warm_start=True needs an estimator with a warm_start parameter; "
             f"{type(estimator).__name__} has none. Use warm_start=False to "
             "re-initialise the model each round."
         )
 
-    done = log.load(resume=resume) if log is not None else []
-    records = list(done)
+    records = log.load(resume=resume) if log is not None else []
     if records:
         labeled = np.concatenate([np.asarray(r["queried"], dtype=np.intp) for r in records])
     else:
@@ -324,9 +324,9 @@ def simulate_campaign(
     return records
 
 
-def _warm_start_keys(estimator):
-    params = estimator.get_params(deep=True)
-    return {"warm_start" for k in params if k == "warm_start" or k.endswith("__warm_start")}
+def _has_param(estimator, name):
+    """Whether ``estimator`` (or a step inside it) has a parameter ``name``."""
+    return any(k == name or k.endswith(f"__{name}") for k in estimator.get_params(deep=True))
 
 
 def _record(name, seed, round_, n_labels, acc, nll, queried, scores, train_s, query_s):
