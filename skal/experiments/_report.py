@@ -47,6 +47,19 @@ class ExperimentResults:
             runs[(r["strategy"], r["seed"])].append(r)
         return {k: sorted(v, key=lambda r: r["round"]) for k, v in runs.items()}
 
+    def to_frame(self):
+        """The records as a pandas DataFrame, one row per round (needs pandas).
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_frame needs pandas: pip install pandas") from None
+        return pd.DataFrame.from_records(self.records)
+
     def curves(self, metric="accuracy"):
         """Learning curves per strategy, aligned on label counts.
 

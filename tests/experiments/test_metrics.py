@@ -83,6 +83,9 @@ def test_summary_and_table_over_seeds(tmp_path):
     np.testing.assert_array_equal(n, [10, 20, 30])
     assert values.shape == (2, 3)
 
+    frame = res.to_frame()
+    assert len(frame) == 9 and frame.groupby("strategy")["accuracy"].max()["bald"] == 0.95
+
     fig = res.plot(tmp_path / "curve.png", title="t")
     assert (tmp_path / "curve.png").stat().st_size > 1000
     assert len(fig.axes[0].lines) == 2
