@@ -1,11 +1,13 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from skal.cli import DEFAULTS, load_config, main
 
+CONFIGS = Path(__file__).resolve().parent.parent / "examples" / "configs"
 TINY = ["--budget", "30", "--batch-size", "5", "--initial", "10", "--seeds", "0", "--quiet"]
 
 
@@ -83,3 +85,17 @@ def test_console_script_help():
     assert set(DEFAULTS["strategies"]) == {"random", "entropy", "bald", "batch_bald"}
     version = subprocess.run([sys.executable, "-m", "skal.cli", "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("skal ")
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    from skal.datasets import DATASETS
+    from skal.experiments import MODELS
+    from skal.strategies import get_strategy
+
+    config = load_config(path)
+    assert config["dataset"] in DATASETS and config["model"] in MODELS
+    for name in config["strategies"]:
+        get_strategy(name)
+    assert set(config.get("strategy_options", {})) <= set(config["strategies"])
+    assert config["budget"] > config["n_initial"]
