@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import signal
+import threading
 import time
 
 import numpy as np
@@ -257,7 +259,7 @@ def simulate_campaign(
 
     def fit(model):
         t0 = time.perf_counter()
-        model.fit(X[labeled], y[labeled])
+        _fit_noting_interrupts(model, X[labeled], y[labeled])
         return time.perf_counter() - t0
 
     model = None
@@ -322,6 +324,36 @@ def simulate_campaign(
         if bar is not None:
             bar.close()
     return records
+
+
+def _fit_noting_interrupts(model, X, y):
+    """``model.fit(X, y)``, re-raising a Ctrl-C that the model swallowed.
+
+    skorch's ``partial_fit`` catches KeyboardInterrupt and returns a
+    half-trained net as if training had finished; recorded as a finished
+    round, that would break the promise that an interrupted campaign
+    resumes with nothing lost. A SIGINT seen during ``fit`` is therefore
+    noted here and raised once ``fit`` returns.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        # Signals can only be handled in the main thread, and an ignored
+        # SIGINT (a background job) must stay ignored.
+        return model.fit(X, y)
+    seen = []
+
+    def note(signum, frame):
+        seen.append(signum)
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        model.fit(X, y)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if seen:
+        raise KeyboardInterrupt
+    return model
 
 
 def _has_param(estimator, name):

@@ -268,3 +268,25 @@ def test_initial_split_unbalanced_and_errors():
     assert len(np.unique(idx)) == 8
     with pytest.raises(ValueError, match="class 0 has only 3"):
         initial_split(y, np.arange(33), 8, random_state=0)
+
+
+class SwallowsCtrlC(LogisticRegression):
+    """Like skorch's fit loop: catches KeyboardInterrupt and returns as if done."""
+
+    def fit(self, X, y):
+        try:
+            if len(y) == 30:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)  # the signal is delivered during "training"
+        except KeyboardInterrupt:
+            pass
+        return super().fit(X, y)
+
+
+def test_ctrl_c_swallowed_by_the_model_still_stops_the_run(digits, tmp_path):
+    X, y = digits
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(SwallowsCtrlC(max_iter=100), X, y, strategies=random_pick, output_dir=tmp_path, **SETTINGS)
+    _, rounds = read_run_file(tmp_path / "runs" / "random_pick__seed0.jsonl")
+    # The round whose training was interrupted (30 labels) is not recorded as done.
+    assert [r["n_labels"] for r in rounds] == [10, 20]
