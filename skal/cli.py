@@ -221,10 +221,9 @@ def run_from_settings(settings, out=None):
         device=settings["device"],
         params=settings["model_params"],
     )
+    # Options of strategies left out (say by --strategies overriding a
+    # config file) are simply unused.
     options = settings["strategy_options"] or {}
-    unknown = sorted(set(options) - set(settings["strategies"]))
-    if unknown:
-        raise ValueError(f"strategy_options given for {unknown}, which are not among strategies.")
     strategies = {
         name: (name, dict(options[name])) if name in options else name for name in settings["strategies"]
     }
