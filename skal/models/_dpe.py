@@ -14,11 +14,19 @@ from sklearn.base import ClassifierMixin
 from sklearn.ensemble import BaseEnsemble
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.utils import to_tensor
 from torch import nn
 
+from ._base import (
+    check_logits,
+    encode_labels,
+    first_fit_classes,
+    isolated_rng,
+    resolve_device,
+    validate_X,
+)
 from ._modules import MLP
 from ._prior import PriorPenalty, prior_table, sample_from_prior
 from ._stacked import StackedEnsemble
@@ -35,13 +43,6 @@ PASSTHROUGH_PREFIXES = (
 )
 
 _DEFAULTS = {"max_epochs": 100, "lr": 1e-3, "batch_size": 128, "optimizer": torch.optim.Adam}
-
-
-def resolve_device(device):
-    """``'auto'`` becomes ``'cuda'`` when a GPU is present, else ``'cpu'``."""
-    if device == "auto" or device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 class _JointEnsembleNet(NeuralNetClassifier):
@@ -334,44 +335,14 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
         return lambda: spec(**module_kwargs)
 
     # -- data -----------------------------------------------------------------
-    def _validate_X(self, X, reset):
-        return validate_data(
-            self,
-            X,
-            reset=reset,
-            dtype=np.float32,
-            allow_nd=True,
-            ensure_min_features=1,
-        )
-
     def _encode_targets(self, X, y, warm, declared):
-        X, y = validate_data(
-            self, X, y, reset=not warm, dtype=np.float32, allow_nd=True
-        )
-        check_classification_targets(y)
+        X, y = validate_X(self, X, y, reset=not warm)
         if warm:
+            check_classification_targets(y)
             classes = self.classes_
-        elif declared is not None:
-            classes = np.unique(np.asarray(declared))
         else:
-            classes = np.unique(y)
-        unseen = np.setdiff1d(np.unique(y), classes)
-        if unseen.size:
-            where = (
-                "at the first fit (warm_start continues with those classes)"
-                if warm
-                else "in `classes`"
-            )
-            raise ValueError(
-                f"y contains labels {unseen.tolist()} that were not declared {where}; "
-                "declare every label up front with `classes=` or refit with warm_start=False."
-            )
-        if len(classes) < 2:
-            raise ValueError(
-                f"y has only one class ({classes[0]!r}): a classifier needs samples of at "
-                "least 2 classes, or all labels declared with `classes=`."
-            )
-        return X, np.searchsorted(classes, y).astype(np.int64), classes
+            classes = first_fit_classes(y, declared)
+        return X, encode_labels(y, classes), classes
 
     # -- fitting ----------------------------------------------------------------
     def fit(self, X, y):
@@ -404,8 +375,7 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
         X, y_enc, classes = self._encode_targets(X, y, warm, declared)
         device = resolve_device(self.device)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        cuda = torch.device(device).type == "cuda"
-        with torch.random.fork_rng(devices=[torch.device(device)] if cuda else []):
+        with isolated_rng(device):
             torch.manual_seed(seed)
             if not warm:
                 self.classes_ = classes
@@ -454,13 +424,7 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
             ) from exc
         finally:
             member.train()
-        out = out[0] if isinstance(out, tuple) else out
-        if out.ndim != 2 or out.shape[1] != n_classes:
-            raise ValueError(
-                f"module outputs shape {tuple(out.shape[1:])} per sample but there are "
-                f"{n_classes} classes: the module must return (n_samples, {n_classes}) "
-                "logits (for a module class, accept `n_classes`)."
-            )
+        check_logits(out, n_classes)
 
     def _export_members(self, device):
         ensemble = self.net_.module_
@@ -509,7 +473,7 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
         samples : ndarray of shape (n_estimators, n_samples, n_classes)
         """
         check_is_fitted(self, "net_")
-        X = self._validate_X(X, reset=False)
+        X = validate_X(self, X, reset=False)
         logits = self._forward(X).double().numpy()
         return softmax(logits, axis=-1)
 
@@ -537,7 +501,7 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
         phi : ndarray of shape (n_samples, d) or (n_samples, n_estimators * d)
         """
         check_is_fitted(self, "net_")
-        X = self._validate_X(X, reset=False)
+        X = validate_X(self, X, reset=False)
         features = self._forward(X, return_embedding=True).numpy()
         if member is not None:
             return features[member]

@@ -28,11 +28,19 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetClassifier
 from skorch.dataset import unpack_data
 from torch import nn
 
+from ._base import (
+    check_logits,
+    encode_labels,
+    first_fit_classes,
+    isolated_rng,
+    resolve_device,
+    validate_X,
+)
 from ._embedding import skorch_embed
 from ._modules import MLP
 
@@ -43,22 +51,6 @@ __all__ = ["MCDropoutClassifier"]
 _CHANNEL_DROPOUT = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 _DROPOUT = (nn.Dropout,) + _CHANNEL_DROPOUT
 _SEED_MAX = np.iinfo(np.int32).max
-
-
-def _resolve_device(device):
-    if isinstance(device, str) and device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def _own_rng(device):
-    """Fork torch's RNG so that fitting and predicting leave the global state alone.
-
-    Even prediction draws from it: every DataLoader iterator takes a base
-    seed from the global generator.
-    """
-    devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
-    return torch.random.fork_rng(devices=devices)
 
 
 class _TilingFailed(RuntimeError):
@@ -260,7 +252,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
     # parameter itself "auto" for get_params/clone.
     @property
     def device(self):
-        return _resolve_device(self.__dict__.get("device", "cpu"))
+        return resolve_device(self.__dict__.get("device", "cpu"))
 
     @device.setter
     def device(self, value):
@@ -279,7 +271,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
     def __setstate__(self, state):
         requested = state.get("device")
-        state["device"] = _resolve_device(requested)
+        state["device"] = resolve_device(requested)
         super().__setstate__(state)
         self.__dict__["device"] = requested
 
@@ -335,39 +327,13 @@ class MCDropoutClassifier(NeuralNetClassifier):
                 f"n_samples must be a positive integer, got {self.n_samples!r}."
             )
 
-    def _validate_X(self, X, *, reset):
-        X = validate_data(
-            self, X, reset=reset, dtype=np.float32, allow_nd=True, ensure_min_features=1
-        )
-        if reset:
-            self.input_shape_ = X.shape[1:]
-        elif X.shape[1:] != self.input_shape_:
-            raise ValueError(
-                f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was "
-                f"fitted on samples of shape {self.input_shape_}."
-            )
-        return X
-
     def _encode_labels(self, y, *, reset, classes=None):
         y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
         if reset:
-            if classes is None:
-                classes = self.classes
-            labels = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-            if len(labels) < 2:
-                raise ValueError(
-                    f"y contains 1 class only ({labels[0]!r}): a classifier needs at least "
-                    "2 classes. Label samples of another class (or pass classes=...)."
-                )
-            self.classes_inferred_ = labels
-        unseen = ~np.isin(y, self.classes_)
-        if unseen.any():
-            raise ValueError(
-                f"y contains labels {np.unique(y[unseen]).tolist()} not in classes_ "
-                f"{self.classes_.tolist()}: pass all labels as classes=... to the first fit."
-            )
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+            self.classes_inferred_ = first_fit_classes(y, self.classes if classes is None else classes)
+        else:
+            check_classification_targets(y)
+        return encode_labels(y, self.classes_)
 
     def fit(self, X, y, **fit_params):
         """Initialise (unless ``warm_start``) and train the network.
@@ -412,11 +378,11 @@ class MCDropoutClassifier(NeuralNetClassifier):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        X = self._validate_X(X, reset=reset)
+        X = validate_X(self, X, reset=reset)
         y_codes = self._encode_labels(y, reset=reset, classes=classes)
         rng = check_random_state(self.random_state)
         train_seed = int(rng.randint(_SEED_MAX))
-        with _own_rng(self.device):
+        with isolated_rng(self.device):
             torch.manual_seed(train_seed)
             if reset:
                 self.initialize()
@@ -436,15 +402,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         self.module_.eval()
         with torch.no_grad():
             out = self.infer(torch.as_tensor(X[:2]))
-        if isinstance(out, tuple):
-            out = out[0]
-        n_classes = len(self.classes_)
-        if out.dim() != 2 or out.shape[1] != n_classes:
-            raise ValueError(
-                f"module outputs shape {tuple(out.shape)} but y has {n_classes} classes: "
-                f"build the module with {n_classes} outputs (e.g. module__n_classes="
-                f"{n_classes}), returning logits of shape (n, {n_classes})."
-            )
+        check_logits(out, len(self.classes_))
 
     # ----------------------------------------------------------- prediction
 
@@ -501,14 +459,14 @@ class MCDropoutClassifier(NeuralNetClassifier):
             self.dropout_seed_ if random_state is None
             else int(check_random_state(random_state).randint(_SEED_MAX))
         )
-        X = self._validate_X(X, reset=False)
+        X = validate_X(self, X, reset=False)
         dropouts = [m for m in self.module_.modules() if isinstance(m, _DROPOUT)]
         hooks = _ConsistentMasks(int(S), seed, self.device)
         handles = [m.register_forward_hook(hooks.hook(i)) for i, m in enumerate(dropouts)]
         chunks = []
         try:
             self._set_training(False)
-            with torch.no_grad(), _own_rng(self.device):
+            with torch.no_grad(), isolated_rng(self.device):
                 for batch in self.get_iterator(self.get_dataset(X), training=False):
                     Xi, _ = unpack_data(batch)
                     logits = self._sample_batch(Xi, hooks, int(S))
@@ -559,6 +517,6 @@ class MCDropoutClassifier(NeuralNetClassifier):
             The input of the module's ``head`` (or last ``nn.Linear``).
         """
         check_is_fitted(self, "dropout_seed_")
-        X = self._validate_X(X, reset=False)
-        with _own_rng(self.device):
+        X = validate_X(self, X, reset=False)
+        with isolated_rng(self.device):
             return skorch_embed(self, X)

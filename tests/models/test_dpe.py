@@ -362,11 +362,13 @@ def test_bad_data(blobs):
     bad[3, 1] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         DeepProbabilisticEnsemble(**TINY).fit(bad, y)
-    with pytest.raises(ValueError, match="only one class"):
+    with pytest.raises(ValueError, match="1 class only"):
         DeepProbabilisticEnsemble(**TINY).fit(X, np.zeros(len(X)))
     fitted = DeepProbabilisticEnsemble(**TINY).fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features, but DeepProbabilisticEnsemble is expecting 4"):
         fitted.predict(X[:, :3])
+    with pytest.raises(ValueError, match=r"samples of shape \(4, 1\), but DeepProbabilisticEnsemble"):
+        fitted.predict(X[:, :, None])
 
 
 def test_module_output_must_match_the_classes(blobs):
