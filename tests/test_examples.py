@@ -35,12 +35,13 @@ def _commands(tmp_path):
             "--data-root", str(mnist), "--rounds", "2", "--pool-subset", "100", "--test-size", "300",
             "--max-epochs", "3", "--n-samples", "4", "--device", "cpu",
         ]
-    return {name: args for name, args in commands.items() if (EXAMPLES / name).is_file()}
-
-
-def test_every_example_is_covered():
-    covered = set(_commands(Path("unused"))) | ({"mnist_mc_dropout.py"} if _mnist_root() is None else set())
-    assert {p.name for p in EXAMPLES.glob("*.py")} <= covered
+    commands = {name: args for name, args in commands.items() if (EXAMPLES / name).is_file()}
+    # An example added without a tiny setting here is at least imported and
+    # its options parsed.
+    for path in EXAMPLES.glob("*.py"):
+        if path.name not in commands and not (path.name == "mnist_mc_dropout.py" and mnist is None):
+            commands[path.name] = ["--help"]
+    return commands
 
 
 def test_examples_run(tmp_path):
