@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 
-import skal  # noqa: E402
+import skal
 
 project = "skal"
 author = "skal developers"

@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["main", "DEFAULTS", "load_config"]
+__all__ = ["DEFAULTS", "load_config", "main"]
 
 #: Settings of ``skal run`` without options; a config file or options override them.
 DEFAULTS = {

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["DATASETS", "load_dataset", "resolve_data_root", "read_idx"]
+__all__ = ["DATASETS", "load_dataset", "read_idx", "resolve_data_root"]
 
 #: Names accepted by :func:`load_dataset`.
 DATASETS = ("digits", "mnist", "fashion-mnist")

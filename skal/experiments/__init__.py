@@ -16,8 +16,8 @@ from ._records import RunLog, read_run_file
 from ._report import ExperimentResults
 
 __all__ = [
-    "ExperimentResults",
     "MODELS",
+    "ExperimentResults",
     "RunLog",
     "aubc",
     "final_accuracy",

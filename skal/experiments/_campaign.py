@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import log_loss
 
-__all__ = ["simulate_campaign", "round_seed", "resolve_strategy", "strategy_name"]
+__all__ = ["resolve_strategy", "round_seed", "simulate_campaign", "strategy_name"]
 
 # Independent random streams of one round, derived from (seed, round, stream).
 _MODEL, _STRATEGY, _SUBSET, _SPLIT = 0, 1, 2, 3

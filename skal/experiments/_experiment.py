@@ -15,7 +15,7 @@ from ._campaign import _SPLIT, round_seed, simulate_campaign, strategy_name
 from ._records import RunLog, _jsonable, read_run_file
 from ._report import ExperimentResults
 
-__all__ = ["run_experiment", "initial_split", "load_results"]
+__all__ = ["initial_split", "load_results", "run_experiment"]
 
 
 def initial_split(y, pool_idx, n_initial, *, balanced=True, random_state=None):
@@ -261,11 +261,11 @@ def run_experiment(
                 indent=2,
             )
 
-    common = dict(
-        estimator=estimator, X=X, y=y, X_test=X_test, y_test=y_test, runs_dir=runs_dir,
-        settings=settings, classes=classes, batch_size=batch_size, budget=budget,
-        warm_start=warm_start, pool_subset=pool_subset, resume=resume,
-    )
+    common = {
+        "estimator": estimator, "X": X, "y": y, "X_test": X_test, "y_test": y_test, "runs_dir": runs_dir,
+        "settings": settings, "classes": classes, "batch_size": batch_size, "budget": budget,
+        "warm_start": warm_start, "pool_subset": pool_subset, "resume": resume,
+    }
     from tqdm.auto import tqdm
 
     outer = tqdm(total=len(tasks), desc="runs", disable=not progress)
@@ -276,7 +276,13 @@ def run_experiment(
                 results.append(_run_task(*task, progress=progress, **common))
                 outer.update(1)
         else:
-            from joblib import Parallel, cpu_count, delayed, effective_n_jobs, parallel_config
+            from joblib import (
+                Parallel,
+                cpu_count,
+                delayed,
+                effective_n_jobs,
+                parallel_config,
+            )
 
             workers = min(effective_n_jobs(n_jobs), len(tasks))
             # Each worker gets its share of the cores for torch/BLAS threads;

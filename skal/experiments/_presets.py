@@ -50,7 +50,13 @@ def make_estimator(name, *, images=False, classes=None, device="auto", params=No
     if key not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}.")
     if key in NEURAL:
-        from skal.models import MLP, DeepEnsemble, DeepProbabilisticEnsemble, GalCNN, MCDropoutClassifier
+        from skal.models import (
+            MLP,
+            DeepEnsemble,
+            DeepProbabilisticEnsemble,
+            GalCNN,
+            MCDropoutClassifier,
+        )
 
         common = {"device": device}
         if classes is not None:

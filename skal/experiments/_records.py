@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RunLog", "run_filename", "read_run_file"]
+__all__ = ["RunLog", "read_run_file", "run_filename"]
 
 # Fields that differ between an interrupted-and-resumed run and an
 # uninterrupted one only through the machine's speed.
@@ -139,8 +139,7 @@ class RunLog:
     def _rewrite(self, rounds):
         tmp = self.path.with_suffix(".jsonl.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
-            for record in [self._header(), *rounds]:
-                fh.write(json.dumps(record, sort_keys=True) + "\n")
+            fh.writelines(json.dumps(record, sort_keys=True) + "\n" for record in [self._header(), *rounds])
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)

@@ -58,7 +58,7 @@ def _strip(records):
 
 
 FOREST = RandomForestClassifier(n_estimators=8, max_depth=6)
-SETTINGS = dict(n_initial=10, batch_size=10, budget=70, progress=False)
+SETTINGS = {"n_initial": 10, "batch_size": 10, "budget": 70, "progress": False}
 
 
 def test_records_content_and_files(digits, tmp_path):

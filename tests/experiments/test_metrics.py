@@ -47,8 +47,8 @@ def test_bad_target():
 
 def _records(strategy, seed, accs, start=10, step=10):
     return [
-        dict(strategy=strategy, seed=seed, round=r, n_labels=start + step * r, accuracy=a,
-             nll=1.0 - a, queried=[], train_seconds=1.0, query_seconds=0.5)
+        {"strategy": strategy, "seed": seed, "round": r, "n_labels": start + step * r, "accuracy": a,
+             "nll": 1.0 - a, "queried": [], "train_seconds": 1.0, "query_seconds": 0.5}
         for r, a in enumerate(accs)
     ]
 
