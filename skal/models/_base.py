@@ -8,6 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 __all__ = [
+    "InterruptibleFitMixin",
     "resolve_device",
     "isolated_rng",
     "validate_X",
@@ -106,3 +107,21 @@ def check_logits(out, n_classes):
             f"{n_classes} classes: the module must return (n_samples, {n_classes}) logits "
             f"(for a module class, e.g. module__n_classes={n_classes})."
         )
+
+
+class InterruptibleFitMixin:
+    """skorch's ``partial_fit``, minus its ``except KeyboardInterrupt: pass``.
+
+    skorch keeps a half-trained net when training is interrupted. In an
+    active-learning campaign that net would be recorded as the round's
+    model; the interrupt has to reach the loop, which can then stop and
+    resume the round later. Put the mixin before the skorch net class.
+    """
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        if not self.initialized_:
+            self.initialize()
+        self.notify("on_train_begin", X=X, y=y)
+        self.fit_loop(X, y, **fit_params)
+        self.notify("on_train_end", X=X, y=y)
+        return self

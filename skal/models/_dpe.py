@@ -20,6 +20,7 @@ from skorch.utils import to_tensor
 from torch import nn
 
 from ._base import (
+    InterruptibleFitMixin,
     check_logits,
     encode_labels,
     first_fit_classes,
@@ -45,7 +46,7 @@ PASSTHROUGH_PREFIXES = (
 _DEFAULTS = {"max_epochs": 100, "lr": 1e-3, "batch_size": 128, "optimizer": torch.optim.Adam}
 
 
-class _JointEnsembleNet(NeuralNetClassifier):
+class _JointEnsembleNet(InterruptibleFitMixin, NeuralNetClassifier):
     """skorch net whose module is a :class:`StackedEnsemble` of E members.
 
     Two overrides make it a DPE: ``get_loss`` adds the prior penalty to the
@@ -82,16 +83,6 @@ class _JointEnsembleNet(NeuralNetClassifier):
             for logits in self.forward_iter(X, training=False)
         ]
         return np.concatenate(probas, 0)
-
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        # skorch swallows KeyboardInterrupt here; an active-learning campaign
-        # must see it, so that an interrupted round is not recorded as done.
-        if not self.initialized_:
-            self.initialize()
-        self.notify("on_train_begin", X=X, y=y)
-        self.fit_loop(X, y, **fit_params)
-        self.notify("on_train_end", X=X, y=y)
-        return self
 
 
 def _reset_parameters(module):

@@ -34,6 +34,7 @@ from skorch.dataset import unpack_data
 from torch import nn
 
 from ._base import (
+    InterruptibleFitMixin,
     check_logits,
     encode_labels,
     first_fit_classes,
@@ -119,7 +120,7 @@ class _ConsistentMasks:
         return apply
 
 
-class MCDropoutClassifier(NeuralNetClassifier):
+class MCDropoutClassifier(InterruptibleFitMixin, NeuralNetClassifier):
     """Monte-Carlo dropout classifier: a skorch net whose dropout stays on at prediction.
 
     A :class:`skorch.NeuralNetClassifier` trained with cross-entropy on the
@@ -340,7 +341,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples, \\*input_shape)
         y : array-like of shape (n_samples,)
             Class labels of any type.
         **fit_params
@@ -358,7 +359,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples, \\*input_shape)
         y : array-like of shape (n_samples,)
         classes : array-like or None, default=None
             All labels; used on the first call only (as in scikit-learn).
@@ -438,7 +439,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples, \\*input_shape)
         n_samples : int or None, default=None
             Number of samples S; ``None`` uses the ``n_samples`` parameter.
         random_state : int, RandomState instance or None, default=None
@@ -481,7 +482,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples, \\*input_shape)
 
         Returns
         -------
@@ -494,7 +495,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples, \\*input_shape)
 
         Returns
         -------
@@ -509,7 +510,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples, \\*input_shape)
 
         Returns
         -------

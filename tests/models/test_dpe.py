@@ -386,3 +386,24 @@ def test_caller_arrays_are_not_modified(blobs):
     DeepProbabilisticEnsemble(**TINY).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
+
+
+class _CtrlC(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("make", ["dpe", "mc_dropout"])
+def test_ctrl_c_during_training_reaches_the_caller(blobs, make):
+    # skorch alone would swallow it and return a half-trained net, which an
+    # active-learning campaign would then record as the round's model.
+    from skal.models import MCDropoutClassifier
+
+    X, y = blobs
+    model = (
+        DeepProbabilisticEnsemble(callbacks=[_CtrlC()], **TINY)
+        if make == "dpe"
+        else MCDropoutClassifier(callbacks=[_CtrlC()], max_epochs=3, random_state=0)
+    )
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
