@@ -130,6 +130,20 @@ class GalCNN(nn.Module):
         return self.head(self.body(_as_images(X, self.in_channels, self.image_size)))
 
 
+class _PooledImageClassifier(nn.Module):
+    """Convolutional ``body`` ending in global average pooling, then a linear ``head``."""
+
+    def _set_body_and_head(self, layers, width, n_classes, dropout):
+        layers = [*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, n_classes)
+
+    def forward(self, X):
+        return self.head(self.body(_as_images(X, self.in_channels)))
+
+
 def _conv_bn(in_channels, out_channels, stride=1):
     return [
         nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
@@ -138,7 +152,7 @@ def _conv_bn(in_channels, out_channels, stride=1):
     ]
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(_PooledImageClassifier):
     """A VGG-style CNN with batch normalisation for 32x32 images (CIFAR-10 size).
 
     Each stage is two 3x3 convolutions (BatchNorm, ReLU) and a 2x2
@@ -170,14 +184,7 @@ class SmallCNN(nn.Module):
         for w in widths:
             layers += _conv_bn(width, w) + _conv_bn(w, w) + [nn.MaxPool2d(2)]
             width = w
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(width, n_classes)
-
-    def forward(self, X):
-        return self.head(self.body(_as_images(X, self.in_channels)))
+        self._set_body_and_head(layers, width, n_classes, dropout)
 
 
 class _BasicBlock(nn.Module):
@@ -200,7 +207,7 @@ class _BasicBlock(nn.Module):
         return torch.relu(out + self.shortcut(X))
 
 
-class SmallResNet(nn.Module):
+class SmallResNet(_PooledImageClassifier):
     """A small ResNet for 32x32 images (the CIFAR variant of He et al. 2016).
 
     3x3 stem, then one stage per entry of ``widths`` (the first at stride 1,
@@ -236,14 +243,7 @@ class SmallResNet(nn.Module):
                 stride = 2 if (i > 0 and b == 0) else 1
                 layers.append(_BasicBlock(width, w, stride))
                 width = w
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(width, n_classes)
-
-    def forward(self, X):
-        return self.head(self.body(_as_images(X, self.in_channels)))
+        self._set_body_and_head(layers, width, n_classes, dropout)
 
 
 class _Backbone(nn.Module):
