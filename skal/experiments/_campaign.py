@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import signal
 import threading
 import time
@@ -11,6 +10,8 @@ import time
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import log_loss
+
+from ..learners._query import call_strategy, explicit_params, unpack_result
 
 __all__ = ["resolve_strategy", "round_seed", "simulate_campaign", "strategy_name"]
 
@@ -60,18 +61,6 @@ def resolve_strategy(strategy):
     return strategy, options
 
 
-def _accepted_keywords(func):
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return set()
-    return {
-        name
-        for name, p in params.items()
-        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    }
-
-
 def _set_nested(estimator, name, value):
     """Set every parameter called ``name`` (also inside Pipelines etc.)."""
     params = estimator.get_params(deep=True)
@@ -87,7 +76,7 @@ def _make_model(estimator, random_state):
         _set_nested(model, "random_state", random_state)
         return model
     # A factory: called afresh each (re)initialisation.
-    if "random_state" in _accepted_keywords(estimator):
+    if "random_state" in explicit_params(estimator)[1]:
         return estimator(random_state=random_state)
     return estimator()
 
@@ -118,18 +107,17 @@ def _evaluate(model, X_test, y_test, classes):
 
 
 def _call_strategy(strategy, options, model, X_cand, n, random_state, X_labeled, y_labeled):
-    kwargs = dict(options)
-    accepted = _accepted_keywords(strategy)
-    if "X_labeled" in accepted:
-        kwargs.setdefault("X_labeled", X_labeled)
-    if "y_labeled" in accepted:
-        kwargs.setdefault("y_labeled", y_labeled)
-    out = strategy(model, X_cand, n_instances=n, random_state=random_state, **kwargs)
-    scores = None
-    if isinstance(out, tuple) and len(out) == 2:
-        idx, scores = out
-    else:
-        idx = out
+    # The learners' protocol: one call, the labeled set only to strategies
+    # that name it, and a bare pair of indices not misread as (idx, scores).
+    result = call_strategy(
+        strategy,
+        model,
+        X_cand,
+        (),
+        {**options, "n_instances": n, "random_state": random_state},
+        {"X_labeled": X_labeled, "y_labeled": y_labeled},
+    )
+    idx, scores = unpack_result(result)
     idx = np.asarray(idx).ravel()
     if idx.dtype.kind not in "iu":
         raise TypeError(

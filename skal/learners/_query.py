@@ -17,7 +17,14 @@ import numpy as np
 
 from ._data import num_rows, take_rows
 
-__all__ = ["resolve_strategy", "call_strategy", "Lazy", "QueryMixin"]
+__all__ = [
+    "resolve_strategy",
+    "call_strategy",
+    "explicit_params",
+    "unpack_result",
+    "Lazy",
+    "QueryMixin",
+]
 
 _MAX_SEED = np.iinfo(np.int32).max
 
@@ -40,7 +47,7 @@ def resolve_strategy(query_strategy, default_name):
     return query_strategy
 
 
-def _explicit_params(func):
+def explicit_params(func):
     """Names the strategy accepts as keywords, ``**kwargs`` not counted.
 
     Only parameters the strategy spells out receive the learner's extras:
@@ -125,7 +132,7 @@ def call_strategy(strategy, classifier, X_pool, query_args, query_kwargs, extras
     ``extras`` (labeled set, random state) never override what the caller
     passed, positionally or by name.
     """
-    sig, names = _explicit_params(strategy)
+    sig, names = explicit_params(strategy)
     kwargs = dict(query_kwargs)
     wanted = {k: v for k, v in extras.items() if k in names and k not in kwargs}
     if wanted and sig is not None:

@@ -262,6 +262,25 @@ def test_nan_input_and_bad_strategy(digits):
         run_experiment(LogisticRegression(max_iter=100), X, y, strategies=duplicate, **SETTINGS)
 
 
+def test_a_bare_pair_of_indices_is_two_queries_not_idx_and_scores(digits, tmp_path):
+    # modAL's bug: ``idx, metrics = strategy(...)`` reads (3, 7) as index 3, score 7.
+    X, y = digits
+
+    def first_two(classifier, X_pool, n_instances=1, *, random_state=None):
+        return (0, 1)
+
+    results = run_experiment(
+        LogisticRegression(max_iter=200),
+        X,
+        y,
+        strategies={"first_two": first_two},
+        **{**SETTINGS, "batch_size": 2, "budget": SETTINGS["n_initial"] + 2, "output_dir": tmp_path},
+    )
+    recs = results.runs()[("first_two", 0)]
+    assert [r["n_labels"] for r in recs] == [10, 12]
+    assert len(recs[-1]["queried"]) == 2 and recs[-1]["scores"] is None
+
+
 def test_initial_split_unbalanced_and_errors():
     y = np.repeat([0, 1], [3, 30])
     idx = initial_split(y, np.arange(33), 8, balanced=False, random_state=0)
