@@ -17,10 +17,22 @@ __all__ = [
     "check_chunk_size",
     "check_n_instances",
     "check_pool",
+    "is_pandas",
+    "is_tensor",
     "iter_chunks",
     "num_rows",
     "take_rows",
 ]
+
+
+def is_pandas(obj):
+    """A pandas DataFrame or Series (indexed by position through ``.iloc``)."""
+    return hasattr(obj, "iloc") and hasattr(obj, "index")
+
+
+def is_tensor(obj):
+    """A torch tensor, recognised without importing torch for other data."""
+    return type(obj).__module__.startswith("torch") and hasattr(obj, "dim")
 
 
 def num_rows(X, *, name="X_pool"):
@@ -97,7 +109,7 @@ def _check_finite(X, name):
             if not np.isfinite(values).all():
                 raise _finite_error(name)
         return
-    if type(X).__module__.startswith("torch"):
+    if is_tensor(X):
         import torch
 
         if torch.is_tensor(X) and X.is_floating_point() and not bool(torch.isfinite(X).all()):
@@ -164,11 +176,11 @@ def take_rows(X, start, stop=None):
         fmt = X.format
         rows = X.tocsr()[key]
         return rows if fmt == "csr" else rows.asformat(fmt)
-    if hasattr(X, "iloc"):
+    if is_pandas(X):
         return X.iloc[key]
     if isinstance(X, (list, tuple)):
         return list(X[key]) if stop is not None else [X[i] for i in key.tolist()]
-    if stop is None and type(X).__module__.startswith("torch"):
+    if stop is None and is_tensor(X):
         import torch
 
         key = torch.as_tensor(key, dtype=torch.int64, device=X.device)

@@ -8,7 +8,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 
-from ._data import _is_pandas, num_rows, stack_columns, stack_rows
+from .._validation import is_pandas, num_rows
+from ._data import stack_columns, stack_rows
 from ._query import QueryMixin, resolve_strategy
 
 __all__ = ["Committee"]
@@ -29,7 +30,7 @@ def _same_rows(a, b):
         return False
     if sp.issparse(a):
         return a.shape == b.shape and (a != b).nnz == 0
-    if _is_pandas(a):
+    if is_pandas(a):
         return a.equals(b)
     if isinstance(a, list):
         return all(x is y or np.array_equal(x, y) for x, y in zip(a, b))

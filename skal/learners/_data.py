@@ -11,18 +11,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import num_rows, take_rows
+from .._validation import is_pandas, is_tensor
 
-__all__ = ["num_rows", "take_rows", "stack_rows", "stack_columns"]
-
-
-def _is_pandas(obj):
-    return hasattr(obj, "iloc") and hasattr(obj, "index")
-
-
-def _is_tensor(obj):
-    # torch is optional at this level: only look at it when the data is one.
-    return type(obj).__module__.startswith("torch") and hasattr(obj, "dim")
+__all__ = ["stack_rows", "stack_columns"]
 
 
 def stack_rows(first, second, *, name="X"):
@@ -38,10 +29,10 @@ def stack_rows(first, second, *, name="X"):
             return sp.vstack([first, second], format=fmt)
         except ValueError as exc:
             raise ValueError(_mismatch(name, first, second, exc)) from None
-    if _is_pandas(first):
+    if is_pandas(first):
         import pandas as pd
 
-        if not _is_pandas(second):
+        if not is_pandas(second):
             if first.ndim == 1:
                 second = pd.Series(np.asarray(second), name=first.name)
             else:
@@ -54,7 +45,7 @@ def stack_rows(first, second, *, name="X"):
         return pd.concat([first, second])
     if isinstance(first, list):
         return first + list(second)
-    if _is_tensor(first):
+    if is_tensor(first):
         import torch
 
         return torch.cat([first, torch.as_tensor(second, dtype=first.dtype)])
@@ -79,7 +70,7 @@ def stack_columns(blocks):
         return blocks[0]
     if any(sp.issparse(b) for b in blocks):
         return sp.hstack(blocks, format="csr")
-    if all(_is_pandas(b) for b in blocks):
+    if all(is_pandas(b) for b in blocks):
         import pandas as pd
 
         return pd.concat(blocks, axis=1)

@@ -9,7 +9,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import _is_pandas, _is_tensor, num_rows, stack_columns, stack_rows, take_rows
+from .._validation import is_pandas, is_tensor, num_rows, take_rows
+from ._data import stack_columns, stack_rows
 from ._query import QueryMixin, resolve_strategy
 
 __all__ = ["ActiveLearner"]
@@ -20,9 +21,9 @@ def _check_finite(X, name):
     if sp.issparse(X):
         assert_all_finite(X, input_name=name)
         return
-    if _is_pandas(X):
+    if is_pandas(X):
         X = X.select_dtypes("number").to_numpy() if X.ndim == 2 else X.to_numpy()
-    elif _is_tensor(X):
+    elif is_tensor(X):
         X = X.detach().cpu().numpy()
     elif isinstance(X, (list, tuple)):
         try:
@@ -180,7 +181,7 @@ class ActiveLearner(QueryMixin):
     def _validate_X_y(self, X, y):
         if X is None or y is None:
             raise ValueError("both X and y are required (got None).")
-        if not _is_pandas(y):
+        if not is_pandas(y):
             y = np.asarray(y)
         if np.ndim(y) == 0:
             raise ValueError("y must hold one label per sample, got a scalar.")

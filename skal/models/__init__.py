@@ -3,7 +3,14 @@
 from ._adapters import embed, get_classes, predict_proba_samples
 from ._dpe import DeepEnsemble, DeepProbabilisticEnsemble
 from ._mc_dropout import MCDropoutClassifier
-from ._modules import MLP, GalCNN, SmallCNN, SmallResNet, find_head, torchvision_backbone
+from ._modules import (
+    MLP,
+    GalCNN,
+    SmallCNN,
+    SmallResNet,
+    find_head,
+    torchvision_backbone,
+)
 
 __all__ = [
     "DeepEnsemble",
