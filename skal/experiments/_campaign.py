@@ -82,21 +82,13 @@ def _make_model(estimator, random_state):
 
 
 def _full_proba(model, X, classes):
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
-    model_classes = getattr(model, "classes_", None)
-    if model_classes is None:
-        from skal.models import get_classes
+    from skal.models import get_classes
+    from skal.models._adapters import align_columns
 
-        model_classes = get_classes(model)
-    model_classes = np.asarray(model_classes)
-    if len(model_classes) == len(classes) and np.array_equal(model_classes, classes):
-        full = proba
-    else:
-        # A model that has not seen every class yet scores the others 0.
-        full = np.zeros((len(proba), len(classes)))
-        full[:, np.searchsorted(classes, model_classes)] = proba
-    full /= np.clip(full.sum(axis=1, keepdims=True), 1e-300, None)
-    return full
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    # A model that has not seen every class yet scores the others 0.
+    full = align_columns(proba, get_classes(model), classes, encoded=False)
+    return full / np.clip(full.sum(axis=1, keepdims=True), 1e-300, None)
 
 
 def _evaluate(model, X_test, y_test, classes):

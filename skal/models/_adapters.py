@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-__all__ = ["predict_proba_samples", "embed", "get_classes"]
+__all__ = ["predict_proba_samples", "embed", "get_classes", "align_columns"]
 
 
 def _is_committee(obj):
@@ -74,7 +74,7 @@ def get_classes(estimator):
     )
 
 
-def _align_columns(proba, member_classes, target_classes, *, encoded):
+def align_columns(proba, member_classes, target_classes, *, encoded):
     """Place a member's probability columns under the parent's class order.
 
     Members of scikit-learn ensembles are fitted on label-*encoded* targets
@@ -145,7 +145,7 @@ def predict_proba_samples(estimator, X, **kwargs):
             samples = predict_proba_samples(learner, X, **kwargs)
             member_classes = get_classes(learner)
             parts.extend(
-                _align_columns(s, member_classes, target, encoded=False) for s in samples
+                align_columns(s, member_classes, target, encoded=False) for s in samples
             )
         return np.stack(parts)
     if _is_learner(estimator):
@@ -168,7 +168,7 @@ def predict_proba_samples(estimator, X, **kwargs):
         for i, member in enumerate(members):
             Xm = Xa if features is None else _take_columns(Xa, features[i])
             samples.append(
-                _align_columns(
+                align_columns(
                     np.asarray(member.predict_proba(Xm)),
                     member.classes_,
                     target,
