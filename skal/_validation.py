@@ -1,9 +1,15 @@
-"""Input checks shared by the query strategies (and anyone else who takes a pool).
+"""Input checks, one per concept, shared by every layer of skal.
 
-A pool may be a NumPy array, a pandas DataFrame, a SciPy sparse matrix, a
-torch tensor or a plain list (of images, of strings, ...). Everything here
-works on row *positions*, never copies the caller's data and never writes to
-it.
+* :func:`check_scalar` for every scalar parameter (on
+  :func:`sklearn.utils.check_scalar`: TypeError for a wrong type, ValueError
+  for a bad value; booleans are not numbers);
+* :func:`check_finite` for NaN/inf in numeric data of any container;
+* :func:`check_pool` and :func:`check_n_instances` for what a query is given;
+* :func:`check_indices` for the pool positions a query strategy returns.
+
+Errors are raised at the boundary and name the parameter and the fix. None
+of these checks copies the caller's data or writes to it. Counting and
+slicing rows is :mod:`skal._containers`' job.
 """
 
 from __future__ import annotations
@@ -12,48 +18,181 @@ import numbers
 
 import numpy as np
 from scipy import sparse
+from sklearn.utils import check_scalar as _sklearn_check_scalar
+
+from ._containers import is_pandas, is_tensor, num_rows
 
 __all__ = [
-    "check_chunk_size",
+    "check_finite",
+    "check_indices",
     "check_n_instances",
     "check_pool",
-    "is_pandas",
-    "is_tensor",
-    "iter_chunks",
-    "num_rows",
-    "take_rows",
+    "check_scalar",
 ]
 
-
-def is_pandas(obj):
-    """A pandas DataFrame or Series (indexed by position through ``.iloc``)."""
-    return hasattr(obj, "iloc") and hasattr(obj, "index")
-
-
-def is_tensor(obj):
-    """A torch tensor, recognised without importing torch for other data."""
-    return type(obj).__module__.startswith("torch") and hasattr(obj, "dim")
+#: Bytes of a dense array checked for finiteness at once, so that a memmapped
+#: pool is streamed rather than loaded.
+_FINITE_BLOCK_BYTES = 64 * 2**20
 
 
-def num_rows(X, *, name="X_pool"):
-    """Number of rows of any supported container (first axis)."""
-    shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) > 0:
-        return int(shape[0])
+def check_scalar(
+    x,
+    name,
+    target_type,
+    *,
+    min_val=None,
+    max_val=None,
+    include_boundaries="both",
+    allow_none=False,
+    hint=None,
+):
+    """Validate a scalar parameter: :func:`sklearn.utils.check_scalar`, stricter.
+
+    Booleans are rejected where a number is expected (``True`` is an
+    ``int`` to Python, never a sensible ``max_epochs``), real numbers must
+    be finite, and ``hint`` (how to fix it) is appended to the message.
+
+    Parameters
+    ----------
+    x : object
+        The value.
+    name : str
+        The parameter's name, as the user spells it.
+    target_type : type or tuple of types
+        For example ``numbers.Integral`` or ``numbers.Real``.
+    min_val, max_val : float, default=None
+        Bounds, as in scikit-learn.
+    include_boundaries : {"both", "left", "right", "neither"}, default="both"
+    allow_none : bool, default=False
+        Accept ``None`` (returned as is).
+    hint : str, default=None
+        Appended to the error message.
+
+    Returns
+    -------
+    x : the value, numpy scalars converted to Python ``int``/``float``.
+
+    Raises
+    ------
+    TypeError
+        Wrong type (a bool for a number included).
+    ValueError
+        Out of bounds, or NaN/inf for a real number.
+
+    Examples
+    --------
+    >>> import numbers
+    >>> from skal._validation import check_scalar
+    >>> check_scalar(3, "max_epochs", numbers.Integral, min_val=1)
+    3
+    >>> check_scalar(True, "max_epochs", numbers.Integral)
+    Traceback (most recent call last):
+    ...
+    TypeError: max_epochs must be an instance of int, not bool.
+    """
+    suffix = f" {hint}" if hint else ""
+    if x is None and allow_none:
+        return None
+    types = target_type if isinstance(target_type, tuple) else (target_type,)
+    numeric = any(issubclass(t, numbers.Number) for t in types)
+    if numeric and bool not in types and isinstance(x, (bool, np.bool_)):
+        expected = _sklearn_type_name(target_type)
+        raise TypeError(f"{name} must be an instance of {expected}, not bool.{suffix}")
     try:
-        return len(X)
-    except TypeError:
-        raise TypeError(
-            f"{name} of type {type(X).__name__} has no length: pass an array, "
-            "DataFrame, sparse matrix, tensor or list of samples."
-        ) from None
+        _sklearn_check_scalar(
+            x,
+            name,
+            target_type,
+            min_val=min_val,
+            max_val=max_val,
+            include_boundaries=include_boundaries,
+        )
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{exc}{suffix}") from None
+    if isinstance(x, numbers.Real) and not isinstance(x, numbers.Integral) and not np.isfinite(x):
+        raise ValueError(f"{name} must be finite, got {x!r}.{suffix}")
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _sklearn_type_name(target_type):
+    # The same spelling as scikit-learn's own message.
+    try:
+        _sklearn_check_scalar(object(), "x", target_type)
+    except TypeError as exc:
+        return str(exc).split("must be an instance of ", 1)[1].split(", not", 1)[0]
+    return getattr(target_type, "__name__", str(target_type))  # pragma: no cover
 
 
 def _finite_error(name):
     return ValueError(
-        f"{name} contains NaN or infinity: impute or drop those rows before querying "
-        "(for example with sklearn.impute.SimpleImputer)."
+        f"{name} contains NaN or infinity: impute or drop those values first "
+        "(for example with sklearn.impute.SimpleImputer in a Pipeline)."
     )
+
+
+def check_finite(X, *, name="X"):
+    """Raise a ValueError when the numeric values of ``X`` hold NaN or infinity.
+
+    Works on NumPy arrays (memmaps are streamed in blocks, not loaded), sparse
+    matrices, pandas frames (their numeric columns), torch tensors (on their
+    device) and lists of rows or of images. Data that is not numeric (texts,
+    file paths, images of different sizes stacked in a list) has nothing to
+    check and passes.
+
+    Parameters
+    ----------
+    X : array-like, sparse matrix, DataFrame, Series, tensor or list
+    name : str, default="X"
+        Parameter name for the message.
+
+    Examples
+    --------
+    >>> from skal._validation import check_finite
+    >>> check_finite([[1.0, 2.0], [3.0, float("nan")]], name="X_pool")
+    Traceback (most recent call last):
+    ...
+    ValueError: X_pool contains NaN or infinity: impute or drop those values first (for example with sklearn.impute.SimpleImputer in a Pipeline).
+    """
+    if sparse.issparse(X):
+        _check_finite_array(X.data, name)
+    elif is_pandas(X):
+        values = X.select_dtypes("number") if X.ndim == 2 else X
+        _check_finite_array(values.to_numpy(), name)
+    elif is_tensor(X):
+        import torch
+
+        if (X.is_floating_point() or X.is_complex()) and not bool(torch.isfinite(X).all()):
+            raise _finite_error(name)
+    elif isinstance(X, np.ndarray):
+        _check_finite_array(X, name)
+    elif isinstance(X, (list, tuple)):
+        try:
+            values = np.asarray(X)
+        except (ValueError, TypeError):  # ragged rows: check them one by one
+            values = None
+        if values is not None and values.dtype != object:
+            _check_finite_array(values, name)
+            return
+        for item in X:
+            if isinstance(item, (np.ndarray, list, tuple)) or is_tensor(item) or sparse.issparse(item):
+                check_finite(item, name=name)
+            elif isinstance(item, numbers.Number) and not np.isfinite(item):
+                raise _finite_error(name)
+
+
+def _check_finite_array(values, name):
+    if values.dtype.kind not in "fc" or values.size == 0:
+        return
+    if values.ndim == 0 or values.nbytes <= _FINITE_BLOCK_BYTES:
+        if not np.isfinite(values).all():
+            raise _finite_error(name)
+        return
+    rows = max(1, _FINITE_BLOCK_BYTES // max(1, values[0].nbytes))
+    for start in range(0, len(values), rows):
+        if not np.isfinite(values[start : start + rows]).all():
+            raise _finite_error(name)
 
 
 def check_pool(X_pool, *, name="X_pool"):
@@ -75,7 +214,7 @@ def check_pool(X_pool, *, name="X_pool"):
     Raises
     ------
     ValueError
-        When the pool is empty or holds NaN/inf.
+        When the pool is None, empty or holds NaN/inf.
 
     Examples
     --------
@@ -88,42 +227,13 @@ def check_pool(X_pool, *, name="X_pool"):
         raise ValueError(f"{name} is None: pass the unlabeled samples to query from.")
     if sparse.issparse(X_pool) and X_pool.format not in ("csr", "csc", "lil"):
         X_pool = X_pool.tocsr()
-    if num_rows(X_pool) == 0:
+    if num_rows(X_pool, name=name) == 0:
         raise ValueError(
             f"{name} is empty: there is nothing left to query. Stop the loop when "
             "the pool is exhausted (or add unlabeled samples)."
         )
-    _check_finite(X_pool, name)
+    check_finite(X_pool, name=name)
     return X_pool
-
-
-def _check_finite(X, name):
-    if sparse.issparse(X):
-        data = X.data
-        if data.dtype.kind in "fc" and not np.isfinite(data).all():
-            raise _finite_error(name)
-        return
-    if hasattr(X, "select_dtypes"):  # pandas: check numeric columns one at a time
-        for column in X.select_dtypes(include=[np.floating, np.complexfloating]).columns:
-            values = X[column].to_numpy()
-            if not np.isfinite(values).all():
-                raise _finite_error(name)
-        return
-    if is_tensor(X):
-        import torch
-
-        if torch.is_tensor(X) and X.is_floating_point() and not bool(torch.isfinite(X).all()):
-            raise _finite_error(name)
-        return
-    if isinstance(X, np.ndarray):
-        if X.dtype.kind in "fc" and not np.isfinite(X).all():
-            raise _finite_error(name)
-        return
-    # Lists of images or texts: only check when they form a plain numeric array.
-    if isinstance(X, (list, tuple)) and len(X) and isinstance(X[0], numbers.Real):
-        arr = np.asarray(X)
-        if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
-            raise _finite_error(name)
 
 
 def check_n_instances(n_instances, n_pool, *, name="n_instances"):
@@ -134,70 +244,77 @@ def check_n_instances(n_instances, n_pool, *, name="n_instances"):
     >>> from skal._validation import check_n_instances
     >>> check_n_instances(3, 10)
     3
+    >>> check_n_instances(11, 10)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_instances == 11, must be <= 10. The pool has 10 rows: ask for at most 10 instances.
     """
-    if isinstance(n_instances, (bool, np.bool_)) or not isinstance(n_instances, numbers.Integral):
-        raise TypeError(
-            f"{name} must be an int, got {type(n_instances).__name__} ({n_instances!r})."
-        )
-    n_instances = int(n_instances)
-    if n_instances < 1:
-        raise ValueError(f"{name} must be at least 1, got {n_instances}.")
-    if n_instances > n_pool:
-        raise ValueError(
-            f"{name}={n_instances} is larger than the pool ({n_pool} rows): "
-            f"ask for at most {n_pool} instances."
-        )
-    return n_instances
+    return check_scalar(
+        n_instances,
+        name,
+        numbers.Integral,
+        min_val=1,
+        max_val=n_pool,
+        hint=f"The pool has {n_pool} rows: ask for at most {n_pool} instances.",
+    )
 
 
-def check_chunk_size(chunk_size, *, name="chunk_size"):
-    """``None`` (automatic) or a positive int."""
-    if chunk_size is None:
-        return None
-    if isinstance(chunk_size, (bool, np.bool_)) or not isinstance(chunk_size, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int or None, got {chunk_size!r}.")
-    if chunk_size < 1:
-        raise ValueError(f"{name} must be a positive int or None, got {chunk_size}.")
-    return int(chunk_size)
+def check_indices(idx, n_pool, *, n_expected=None, name="the query strategy"):
+    """Validate pool positions returned by a query strategy; return them as ``intp``.
 
+    Negative positions count from the end of the pool, as in NumPy
+    indexing, and are returned normalised to ``0..n_pool-1``.
 
-def take_rows(X, start, stop=None):
-    """Rows of ``X`` by position, in ``X``'s own container type.
+    Parameters
+    ----------
+    idx : int or array-like of int
+    n_pool : int
+        Rows of the pool the positions refer to.
+    n_expected : int, default=None
+        When given, exactly this many positions are required.
+    name : str, default="the query strategy"
+        Who returned them, for the message.
 
-    A slice ``start:stop``, or with ``stop=None`` the rows of the index
-    array ``start``. DataFrames are indexed with ``.iloc`` (label indexing
-    on a frame whose index is not ``0..n-1`` would silently return other
-    rows); sparse matrices keep their format; lists give lists; tensors stay
-    on their device.
-    """
-    key = slice(start, stop) if stop is not None else np.asarray(start, dtype=np.intp)
-    if sparse.issparse(X):
-        # coo/dia/bsr have no row indexing; csr is the cheapest to slice.
-        fmt = X.format
-        rows = X.tocsr()[key]
-        return rows if fmt == "csr" else rows.asformat(fmt)
-    if is_pandas(X):
-        return X.iloc[key]
-    if isinstance(X, (list, tuple)):
-        return list(X[key]) if stop is not None else [X[i] for i in key.tolist()]
-    if stop is None and is_tensor(X):
-        import torch
-
-        key = torch.as_tensor(key, dtype=torch.int64, device=X.device)
-    return X[key]
-
-
-def iter_chunks(X, chunk_size):
-    """Yield ``(start, stop, X[start:stop])`` over the rows of ``X``.
+    Returns
+    -------
+    idx : ndarray of shape (n,), dtype intp
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from skal._validation import iter_chunks
-    >>> [(a, b) for a, b, _ in iter_chunks(np.zeros((5, 1)), 2)]
-    [(0, 2), (2, 4), (4, 5)]
+    >>> from skal._validation import check_indices
+    >>> check_indices([0, -1], 5)
+    array([0, 4])
+    >>> check_indices([1, 1], 5)
+    Traceback (most recent call last):
+    ...
+    ValueError: the query strategy returned repeated positions [1, 1]; a query must name distinct pool samples.
     """
-    n = num_rows(X)
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        yield start, stop, take_rows(X, start, stop)
+    arr = np.asarray(idx)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} returned positions of shape {arr.shape}; it must return a "
+            "1-d array of positions into X_pool."
+        )
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(
+            f"{name} returned positions of dtype {arr.dtype}; it must return integer "
+            "positions into X_pool (not a mask or scores)."
+        )
+    arr = arr.astype(np.intp)
+    if arr.size and (arr.min() < -n_pool or arr.max() >= n_pool):
+        bad = int(arr.max() if arr.max() >= n_pool else arr.min())
+        raise ValueError(f"{name} returned position {bad} for a pool of {n_pool} samples.")
+    arr[arr < 0] += n_pool
+    if len(np.unique(arr)) != len(arr):
+        raise ValueError(
+            f"{name} returned repeated positions {arr.tolist()}; a query must name "
+            "distinct pool samples."
+        )
+    if n_expected is not None and len(arr) != n_expected:
+        raise ValueError(
+            f"{name} returned {len(arr)} positions for n_instances={n_expected}; it must "
+            "return exactly n_instances distinct positions."
+        )
+    return arr

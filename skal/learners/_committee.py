@@ -8,8 +8,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 
-from .._validation import is_pandas, num_rows
-from ._data import stack_columns, stack_rows
+from .._containers import is_pandas, num_rows, stack_columns, stack_rows
 from ._query import QueryMixin, resolve_strategy
 
 __all__ = ["Committee"]

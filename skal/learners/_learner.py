@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
-from sklearn.utils import assert_all_finite, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import is_pandas, is_tensor, num_rows, take_rows
-from ._data import stack_columns, stack_rows
+from .._containers import is_pandas, num_rows, stack_columns, stack_rows, take_rows
+from .._validation import check_finite
 from ._query import QueryMixin, resolve_strategy
 
 __all__ = ["ActiveLearner"]
-
-
-def _check_finite(X, name):
-    """Reject NaN/inf in numeric data; leave non-numeric data (text, images) alone."""
-    if sp.issparse(X):
-        assert_all_finite(X, input_name=name)
-        return
-    if is_pandas(X):
-        X = X.select_dtypes("number").to_numpy() if X.ndim == 2 else X.to_numpy()
-    elif is_tensor(X):
-        X = X.detach().cpu().numpy()
-    elif isinstance(X, (list, tuple)):
-        try:
-            X = np.asarray(X)
-        except ValueError:
-            # Ragged rows (images of different sizes, ...): nothing numeric to check.
-            return
-    X = np.asarray(X)
-    if np.issubdtype(X.dtype, np.inexact) and X.size:
-        assert_all_finite(X, input_name=name)
 
 
 def _declared_classes(estimator):
@@ -193,8 +172,8 @@ class ActiveLearner(QueryMixin):
         if n_X == 0:
             raise ValueError("X and y are empty: pass at least one labeled sample.")
         if self.ensure_all_finite:
-            _check_finite(X, "X")
-            _check_finite(y, "y")
+            check_finite(X, name="X")
+            check_finite(y, name="y")
         return X, y
 
     def _add_training_data(self, X, y):

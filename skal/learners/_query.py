@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import num_rows, take_rows
+from .._containers import num_rows, take_rows
 
 __all__ = [
     "resolve_strategy",

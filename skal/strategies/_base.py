@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._validation import (
-    check_chunk_size,
-    check_n_instances,
-    check_pool,
-    num_rows,
-    take_rows,
-)
+import numbers
+
+from .._containers import num_rows, take_rows
+from .._validation import check_n_instances, check_pool, check_scalar
+
+
+def check_chunk_size(chunk_size):
+    return check_scalar(chunk_size, "chunk_size", numbers.Integral, min_val=1, allow_none=True)
 
 __all__ = ["iter_proba_samples", "query_by_measure", "score_pool", "top_n"]
 

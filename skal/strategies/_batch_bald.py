@@ -6,7 +6,9 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .. import measures
-from .._validation import check_chunk_size, check_n_instances, check_pool, num_rows
+from .._containers import num_rows
+from .._validation import check_n_instances, check_pool
+from ._base import check_chunk_size
 from ._base import _non_finite, iter_proba_samples, top_n
 
 __all__ = ["batch_bald"]

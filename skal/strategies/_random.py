@@ -3,7 +3,8 @@
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._validation import check_n_instances, check_pool, num_rows
+from .._containers import num_rows
+from .._validation import check_n_instances, check_pool
 
 __all__ = ["random_sampling"]
 

@@ -85,7 +85,7 @@ def test_bad_n_instances_is_a_clear_error(name, bad, fitted_models, digits_split
 @pytest.mark.parametrize("name", NAMES)
 def test_non_integer_n_instances_is_a_type_error(name, fitted_models, digits_split):
     _, _, X_pool = digits_split
-    with pytest.raises(TypeError, match="n_instances must be an int"):
+    with pytest.raises(TypeError, match="n_instances must be an instance of int"):
         STRATEGIES[name](fitted_models["forest"], X_pool, n_instances=2.5)
 
 

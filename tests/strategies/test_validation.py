@@ -9,14 +9,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skal._validation import (
-    check_chunk_size,
-    check_n_instances,
-    check_pool,
-    iter_chunks,
-    num_rows,
-    take_rows,
-)
+from skal._containers import iter_chunks, num_rows, take_rows
+from skal._validation import check_n_instances, check_pool
+from skal.strategies._base import check_chunk_size
 from skal.strategies import STRATEGIES
 
 
@@ -59,19 +54,19 @@ def test_unsliceable_sparse_becomes_csr_without_touching_the_input():
 
 def test_n_instances_messages():
     assert check_n_instances(np.int64(2), 5) == 2
-    with pytest.raises(TypeError, match="n_instances must be an int, got bool"):
+    with pytest.raises(TypeError, match="n_instances must be an instance of int, not bool"):
         check_n_instances(True, 5)
     with pytest.raises(ValueError, match="ask for at most 5 instances"):
         check_n_instances(6, 5)
-    with pytest.raises(ValueError, match="n_instances must be at least 1"):
+    with pytest.raises(ValueError, match="n_instances == 0, must be >= 1"):
         check_n_instances(0, 5)
 
 
 def test_chunk_size_checks():
     assert check_chunk_size(None) is None and check_chunk_size(3) == 3
-    with pytest.raises(ValueError, match="chunk_size must be a positive int"):
+    with pytest.raises(ValueError, match="chunk_size == 0, must be >= 1"):
         check_chunk_size(0)
-    with pytest.raises(TypeError, match="chunk_size must be a positive int"):
+    with pytest.raises(TypeError, match="chunk_size must be an instance of int"):
         check_chunk_size(1.5)
 
 
