@@ -407,8 +407,11 @@ def test_committee_rounds_vote_and_consensus(digits):
     np.testing.assert_allclose(consensus, vote_proba.mean(axis=1))
     np.testing.assert_array_equal(committee.predict(X_rest[:9]), consensus.argmax(axis=1))
     assert committee.score(X_rest, y_rest) > 0.5
-    # The adapters see one sample per forest tree of every member.
-    assert predict_proba_samples(committee, X_rest[:4]).shape == (30, 4, 10)
+    # The adapters see one sample per member (each a 10-tree forest), whose
+    # mean is the committee's consensus.
+    samples = predict_proba_samples(committee, X_rest[:4])
+    assert samples.shape == (3, 4, 10)
+    np.testing.assert_allclose(samples.mean(0), committee.predict_proba(X_rest[:4]))
 
 
 def test_committee_aligns_members_that_know_different_classes(digits):

@@ -5,8 +5,9 @@ an embedding ``phi(x)``. Rather than asking every estimator to implement
 both, these adapters get them from whatever the user passes:
 
 * skal's own estimators implement ``predict_proba_samples`` / ``embed``;
-* modAL (or skal) learners are unwrapped to their ``estimator``; committees
-  stack the samples of their members;
+* modAL (or skal) learners are unwrapped to their ``estimator``; a
+  committee gives one sample per member learner, that learner's
+  ``predict_proba``;
 * a :class:`~sklearn.pipeline.Pipeline` transforms X through its leading
   steps and asks its last step;
 * scikit-learn ensembles (forests, bagging, ...) give one sample per fitted
@@ -117,14 +118,16 @@ def predict_proba_samples(estimator, X, **kwargs):
         Inputs, as the estimator's ``predict_proba`` takes them.
     **kwargs
         Passed to an estimator's own ``predict_proba_samples`` (for example
-        ``n_samples`` for MC dropout); ignored by the other adapters.
+        ``n_samples`` for MC dropout); ignored by the other adapters, and by
+        committees, whose members predict with their own settings.
 
     Returns
     -------
     samples : ndarray of shape (S, n_samples, K)
         Class probabilities of each of the S samples (ensemble members,
-        stochastic passes, committee members), columns in the order of the
-        estimator's ``classes_``.
+        stochastic passes, committee members: one per member learner, even
+        when that learner is itself an ensemble), columns in the order of
+        the estimator's ``classes_``.
 
     Examples
     --------
@@ -139,15 +142,19 @@ def predict_proba_samples(estimator, X, **kwargs):
     if hasattr(estimator, "predict_proba_samples"):
         return np.asarray(estimator.predict_proba_samples(X, **kwargs))
     if _is_committee(estimator):
+        # One sample per learner: its own predictive distribution, what
+        # Committee.predict_proba averages. (Flattening the samples of
+        # learners that are ensembles would weigh a 25-tree forest 25 times
+        # and count its trees' votes.)
         target = get_classes(estimator)
-        parts = []
-        for learner in estimator.learner_list:
-            samples = predict_proba_samples(learner, X, **kwargs)
-            member_classes = get_classes(learner)
-            parts.extend(
-                align_columns(s, member_classes, target, encoded=False) for s in samples
-            )
-        return np.stack(parts)
+        return np.stack(
+            [
+                align_columns(
+                    np.asarray(learner.predict_proba(X)), get_classes(learner), target, encoded=False
+                )
+                for learner in estimator.learner_list
+            ]
+        )
     if _is_learner(estimator):
         return predict_proba_samples(estimator.estimator, X, **kwargs)
     if isinstance(estimator, Pipeline):

@@ -1,4 +1,4 @@
-"""Query strategies with modAL's contract.
+"""Query strategies with modAL's contract, grouped by family.
 
 Every strategy is a plain function::
 
@@ -12,6 +12,14 @@ size are scored in bounded memory. ``query_idx`` holds ``n_instances``
 distinct pool positions, best first, and ``scores`` their acquisition
 scores (modAL 0.4.2.1 unpacks exactly that pair).
 
+Families (one module each): uncertainty sampling on the mean prediction
+(``_uncertainty.py``: least confident, margin, entropy); disagreement of the
+predictive samples (``_disagreement.py``: vote entropy, consensus entropy,
+max disagreement, BALD, variation ratios, mean STD); batch-aware BatchBALD
+(``_batch_bald.py``); random sampling (``_random.py``). The building blocks
+of a strategy of your own are public: :func:`query_by_measure`,
+:func:`score_pool` and :func:`top_n`.
+
 Strategies can be named by string, for command lines and grid searches:
 
 >>> from skal.strategies import get_strategy
@@ -19,17 +27,18 @@ Strategies can be named by string, for command lines and grid searches:
 'bald'
 """
 
-from ._bald import bald
+from ._base import query_by_measure, score_pool, top_n
 from ._batch_bald import batch_bald
-from ._consensus_entropy import consensus_entropy
-from ._entropy import entropy
-from ._least_confident import least_confident
-from ._margin import margin
-from ._max_disagreement import max_disagreement
-from ._mean_std import mean_std
+from ._disagreement import (
+    bald,
+    consensus_entropy,
+    max_disagreement,
+    mean_std,
+    var_ratios,
+    vote_entropy,
+)
 from ._random import random_sampling
-from ._var_ratios import var_ratios
-from ._vote_entropy import vote_entropy
+from ._uncertainty import entropy, least_confident, margin
 
 #: modAL's name for least-confidence sampling.
 uncertainty_sampling = least_confident
@@ -105,7 +114,10 @@ __all__ = [
     "margin",
     "max_disagreement",
     "mean_std",
+    "query_by_measure",
     "random_sampling",
+    "score_pool",
+    "top_n",
     "uncertainty_sampling",
     "var_ratios",
     "vote_entropy",

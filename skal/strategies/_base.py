@@ -1,26 +1,32 @@
-"""Machinery every query strategy shares: chunked scoring and tie-aware top-n."""
+"""What every query strategy is built from: chunked scoring and tie-aware top-n.
+
+These are public: a strategy of your own that ranks points by a measure is
+one call of :func:`query_by_measure`, and one that scores points its own
+way ends with :func:`top_n` (see "Writing your own strategy" in the docs).
+"""
 
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-import numbers
-
 from .._containers import num_rows, take_rows
 from .._validation import check_n_instances, check_pool, check_scalar
 
-
-def check_chunk_size(chunk_size):
-    return check_scalar(chunk_size, "chunk_size", numbers.Integral, min_val=1, allow_none=True)
-
-__all__ = ["iter_proba_samples", "query_by_measure", "score_pool", "top_n"]
+__all__ = ["check_chunk_size", "iter_proba_samples", "query_by_measure", "score_pool", "top_n"]
 
 #: Bytes one chunk of predictive samples ``(S, chunk, K)`` may take when
 #: ``chunk_size=None``.
 CHUNK_BYTES = 64 * 2**20
 #: Rows of the first chunk, predicted before S and K are known.
 _PROBE_ROWS = 1024
+
+
+def check_chunk_size(chunk_size):
+    """``None`` (automatic) or a positive int."""
+    return check_scalar(chunk_size, "chunk_size", numbers.Integral, min_val=1, allow_none=True)
 
 
 def _classes_or_none(classifier):
@@ -90,7 +96,38 @@ def _non_finite(classifier):
 
 
 def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=None):
-    """Apply ``measure`` (``(S, n, K) -> (n,)``) to the whole pool, chunk by chunk."""
+    """Apply ``measure`` to the whole pool, chunk by chunk; one score per row.
+
+    Parameters
+    ----------
+    classifier : object
+        Anything :func:`skal.models.predict_proba_samples` accepts.
+    X_pool : array-like, DataFrame, sparse matrix, tensor or list
+        A validated pool (see :func:`query_by_measure`, which validates).
+    measure : callable
+        ``(S, n, K)`` probabilities to ``(n,)`` scores, higher first, such
+        as those of :mod:`skal.measures`.
+    chunk_size : int or None, default=None
+        Rows predicted at once; ``None`` sizes chunks to about 64 MiB of
+        predictive samples.
+    predict_params : dict or None, default=None
+        Passed to ``predict_proba_samples``.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_pool,), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skal import measures
+    >>> from skal.strategies import score_pool
+    >>> model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    >>> scores = score_pool(model, np.array([[0.5], [9.0]]), measures.entropy)
+    >>> bool(scores[0] > scores[1])  # most uncertain on the boundary
+    True
+    """
     scores = np.empty(num_rows(X_pool), dtype=np.float64)
     for start, stop, P in iter_proba_samples(
         classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params
@@ -108,10 +145,23 @@ def top_n(scores, n, random_state):
     points tied at the cut-off are drawn at random, and ties among the
     winners are ordered at random, all through ``random_state``.
 
+    Parameters
+    ----------
+    scores : array-like of shape (n_pool,)
+        Higher is better.
+    n : int
+        How many positions to return, ``n <= len(scores)``.
+    random_state : int, RandomState instance or None
+        Breaks ties.
+
+    Returns
+    -------
+    idx : ndarray of shape (n,), intp
+
     Examples
     --------
     >>> import numpy as np
-    >>> from skal.strategies._base import top_n
+    >>> from skal.strategies import top_n
     >>> top_n(np.array([0.1, 0.9, 0.5]), 2, 0)
     array([1, 2])
     """
@@ -142,7 +192,52 @@ def query_by_measure(
     chunk_size=None,
     predict_params=None,
 ):
-    """Validate, score the pool with ``measure`` and return the top ``n_instances``."""
+    """Validate the query, score the pool with ``measure``, return the top ``n_instances``.
+
+    The body of every strategy that ranks points one by one: the pool is
+    checked (empty, NaN/inf), ``n_instances`` too, the pool is scored in
+    bounded-memory chunks, and ties at the cut-off are broken with
+    ``random_state``.
+
+    Parameters
+    ----------
+    classifier : object
+        Anything :func:`skal.models.predict_proba_samples` accepts.
+    X_pool : array-like, DataFrame, sparse matrix, tensor or list
+    n_instances : int
+    measure : callable
+        ``(S, n, K)`` probabilities to ``(n,)`` scores, higher first.
+    random_state : int, RandomState instance or None, default=None
+    chunk_size : int or None, default=None
+    predict_params : dict or None, default=None
+        Passed to ``predict_proba_samples``.
+
+    Returns
+    -------
+    query_idx : ndarray of shape (n_instances,)
+        Distinct positions in ``X_pool``, best first.
+    scores : ndarray of shape (n_instances,)
+        Their scores.
+
+    Examples
+    --------
+    A strategy that queries where the members' confidence varies the most:
+
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from skal.strategies import query_by_measure
+    >>> def spread(P):  # (S, n, K) -> (n,)
+    ...     return P.max(axis=2).std(axis=0)
+    >>> def spread_sampling(classifier, X_pool, n_instances=1, *, random_state=None):
+    ...     return query_by_measure(classifier, X_pool, n_instances, spread,
+    ...                             random_state=random_state)
+    >>> X, y = load_iris(return_X_y=True)
+    >>> forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(X[::5], y[::5])
+    >>> idx, scores = spread_sampling(forest, X, n_instances=2, random_state=0)
+    >>> len(set(idx.tolist())), bool(scores[0] >= scores[1])
+    (2, True)
+    """
     X_pool = check_pool(X_pool)
     n_instances = check_n_instances(n_instances, num_rows(X_pool))
     chunk_size = check_chunk_size(chunk_size)

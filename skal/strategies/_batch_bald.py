@@ -7,21 +7,11 @@ from sklearn.utils import check_random_state
 
 from .. import measures
 from .._containers import num_rows
-from .._validation import check_n_instances, check_pool
-from ._base import check_chunk_size
-from ._base import _non_finite, iter_proba_samples, top_n
+from .._validation import check_n_instances, check_pool, check_scalar
+from ._base import _non_finite, check_chunk_size, iter_proba_samples, top_n
+from ._docstrings import fill_doc
 
 __all__ = ["batch_bald"]
-
-
-def _check_positive_int(value, name, *, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(
-            f"{name} must be a positive int{' or None' if allow_none else ''}, got {value!r}."
-        )
-    return int(value)
 
 
 def _candidate_samples(classifier, X_pool, n_candidates, rng, chunk_size, predict_params):
@@ -60,6 +50,7 @@ def _candidate_samples(classifier, X_pool, n_candidates, rng, chunk_size, predic
     return cand_idx, cand_P, cand_scores
 
 
+@fill_doc
 def batch_bald(
     classifier,
     X_pool,
@@ -101,18 +92,14 @@ def batch_bald(
 
     Parameters
     ----------
-    classifier : estimator, learner or committee
-        A fitted classifier with several predictive samples (ensemble, MC
-        dropout, committee), read through
-        :func:`skal.models.predict_proba_samples`.
-    X_pool : array-like, DataFrame, sparse matrix, tensor or list of shape (n_pool, ...)
-        Unlabeled samples; never modified.
-    n_instances : int, default=1
-        Batch size b, ``1 <= b <= n_pool``.
+    {classifier}
+        It needs several predictive samples (ensemble, MC dropout,
+        committee) to be of any use.
+    {X_pool}
+    {n_instances}
     random_state : int, RandomState instance or None, default=None
         Breaks ties and draws the sampled configurations.
-    chunk_size : int or None, default=None
-        Rows predicted at once; ``None`` sizes chunks to about 64 MiB.
+    {chunk_size}
     n_configurations : int, default=10_000
         Most class configurations: the exact joint is used while it has at
         most this many, then this many sampled ones. Time per greedy step
@@ -122,8 +109,7 @@ def batch_bald(
         as candidates (a running top-k, so memory stays bounded on large
         pools). ``None`` considers the whole pool. Must be at least
         ``n_instances``.
-    **predict_params
-        Passed to ``predict_proba_samples`` (for example ``n_samples``).
+    {predict_params}
 
     Returns
     -------
@@ -154,16 +140,13 @@ def batch_bald(
     n_pool = num_rows(X_pool)
     n_instances = check_n_instances(n_instances, n_pool)
     chunk_size = check_chunk_size(chunk_size)
-    n_configurations = _check_positive_int(n_configurations, "n_configurations")
-    n_candidates = _check_positive_int(n_candidates, "n_candidates", allow_none=True)
-    if n_candidates is not None:
-        if n_candidates < n_instances:
-            raise ValueError(
-                f"n_candidates={n_candidates} is smaller than n_instances={n_instances}: "
-                "keep at least as many candidates as points to query."
-            )
-        if n_candidates >= n_pool:
-            n_candidates = None
+    n_configurations = check_scalar(n_configurations, "n_configurations", numbers.Integral, min_val=1)
+    n_candidates = check_scalar(
+        n_candidates, "n_candidates", numbers.Integral, min_val=n_instances, allow_none=True,
+        hint="Keep at least as many candidates as points to query.",
+    )
+    if n_candidates is not None and n_candidates >= n_pool:
+        n_candidates = None
     rng = check_random_state(random_state)
 
     cand_idx, P, bald_scores = _candidate_samples(

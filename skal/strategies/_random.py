@@ -5,10 +5,12 @@ from sklearn.utils import check_random_state
 
 from .._containers import num_rows
 from .._validation import check_n_instances, check_pool
+from ._docstrings import fill_doc
 
 __all__ = ["random_sampling"]
 
 
+@fill_doc
 def random_sampling(classifier, X_pool, n_instances=1, *, random_state=None, **options):
     """Query ``n_instances`` pool rows uniformly at random, without replacement.
 
@@ -17,10 +19,8 @@ def random_sampling(classifier, X_pool, n_instances=1, *, random_state=None, **o
     classifier : object or None
         Ignored (accepted for the common strategy signature); no prediction
         is made.
-    X_pool : array-like, DataFrame, sparse matrix, tensor or list of shape (n_pool, ...)
-        Unlabeled samples; never modified.
-    n_instances : int, default=1
-        Number of rows to return, ``1 <= n_instances <= n_pool``.
+    {X_pool}
+    {n_instances}
     random_state : int, RandomState instance or None, default=None
         Drives the draw.
     **options

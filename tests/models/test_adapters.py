@@ -5,12 +5,13 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import BaggingClassifier, ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.tree import DecisionTreeClassifier
 
-from skal import ActiveLearner, Committee
+from skal import ActiveLearner, Committee, measures
 from skal.models import embed, get_classes, predict_proba_samples
 
 
@@ -77,12 +78,20 @@ def test_learner_and_committee_are_unwrapped(data):
     np.testing.assert_array_equal(get_classes(learner), np.arange(10))
     committee = Committee(
         [
+            ActiveLearner(RandomForestClassifier(n_estimators=25, random_state=0), X_training=X, y_training=y),
             ActiveLearner(LogisticRegression(max_iter=500), X_training=X, y_training=y),
-            ActiveLearner(RandomForestClassifier(n_estimators=3, random_state=0), X_training=X, y_training=y),
+            ActiveLearner(GaussianNB(), X_training=X, y_training=y),
         ]
     )
-    # one sample for the logistic regression, three for the forest's trees
-    assert predict_proba_samples(committee, X[:5]).shape == (4, 5, 10)
+    # Regression: the forest's 25 trees were flattened into the committee's
+    # samples (S = 27), so consensus entropy was not H(committee.predict_proba)
+    # and vote entropy counted tree votes. One sample per learner:
+    samples = predict_proba_samples(committee, X[:50])
+    assert samples.shape == (3, 50, 10)
+    np.testing.assert_allclose(samples.mean(0), committee.predict_proba(X[:50]))
+    np.testing.assert_allclose(
+        measures.consensus_entropy(samples), measures.entropy(committee.predict_proba(X[:50]))
+    )
     np.testing.assert_allclose(embed(committee, X[:5]), X[:5])
 
 

@@ -14,6 +14,9 @@ class LearnerLike:
     def __init__(self, estimator):
         self.estimator = estimator
 
+    def predict_proba(self, X):
+        return self.estimator.predict_proba(X)
+
     def query(self, X_pool, n_instances=1):  # pragma: no cover - shape of the API only
         raise AssertionError("strategies must not call learner.query")
 

@@ -82,17 +82,19 @@ def test_candidate_prefilter():
 
 
 @pytest.mark.parametrize(
-    "options, message",
+    "options, error, message",
     [
-        ({"n_candidates": 2}, "n_candidates=2 is smaller than n_instances=3"),
-        ({"n_candidates": 0}, "n_candidates must be a positive int or None"),
-        ({"n_configurations": 0}, "n_configurations must be a positive int"),
-        ({"n_configurations": 1.5}, "n_configurations must be a positive int"),
+        ({"n_candidates": 2}, ValueError, "n_candidates == 2, must be >= 3. Keep at least as many"),
+        ({"n_candidates": 0}, ValueError, "n_candidates == 0, must be >= 3"),
+        ({"n_candidates": 5.0}, TypeError, "n_candidates must be an instance of int"),
+        ({"n_configurations": 0}, ValueError, "n_configurations == 0, must be >= 1"),
+        ({"n_configurations": 2.5}, TypeError, "n_configurations must be an instance of int"),
+        ({"n_configurations": True}, TypeError, "n_configurations must be an instance of int, not bool"),
     ],
 )
-def test_bad_options_are_clear_errors(options, message):
+def test_bad_options_are_clear_errors(options, error, message):
     P, X = repeated_pool()
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         batch_bald(PrecomputedSamples(P), X, n_instances=3, **options)
 
 

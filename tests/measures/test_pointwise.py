@@ -1,4 +1,4 @@
-"""Each measure against hand-computed values, on NumPy and torch inputs."""
+"""skal.measures._pointwise: each measure against hand-computed values, on NumPy and torch."""
 
 import itertools
 import math
@@ -19,10 +19,10 @@ def H(*p):
 
 H_MEAN = H(0.4, 0.4, 0.2)
 H_EXPECTED = (H(0.7, 0.2, 0.1) + H(0.1, 0.6, 0.3)) / 2
-KL_MEAN = 0.5 * sum(
+KL = [
     sum(p * math.log(p / q) for p, q in zip(ps, (0.4, 0.4, 0.2)))
     for ps in ((0.7, 0.2, 0.1), (0.1, 0.6, 0.3))
-)
+]
 
 HAND = {
     "least_confident": 1 - 0.4,
@@ -31,7 +31,7 @@ HAND = {
     "consensus_entropy": H_MEAN,
     "vote_entropy": math.log(2),  # one vote for class 0, one for class 1
     "bald": H_MEAN - H_EXPECTED,
-    "max_disagreement": KL_MEAN,
+    "max_disagreement": max(KL),
     "var_ratios": 1 - 1 / 2,
     "mean_std": (0.3 + 0.2 + 0.1) / 3,  # |p1 - p2| / 2 per class
 }
@@ -55,9 +55,30 @@ def test_hand_computed_value(name, backend):
     np.testing.assert_allclose(to_numpy(out), [HAND[name]], atol=1e-12)
 
 
-def test_kl_identity_is_bald():
+def test_mean_kl_identity_is_bald():
     # mean_s KL(p_s || p̄) = H(p̄) - mean_s H(p_s): checked on the hand numbers
-    assert KL_MEAN == pytest.approx(H_MEAN - H_EXPECTED, abs=1e-12)
+    assert sum(KL) / 2 == pytest.approx(H_MEAN - H_EXPECTED, abs=1e-12)
+
+
+def modal_max_disagreement(P):
+    """modAL 0.4.2.1's KL_max_disagreement, spelled out on an (S, n, K) array."""
+    from scipy.stats import entropy as scipy_entropy
+
+    consensus = P.mean(axis=0)
+    return np.max([scipy_entropy(p.T, qk=consensus.T) for p in P], axis=0)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_max_disagreement_is_modals_max_kl_not_the_mean(backend):
+    P = np.array([[[0.9, 0.1]], [[0.5, 0.5]], [[0.5, 0.5]]])
+    out = to_numpy(measures.max_disagreement(as_backend(P, backend)))
+    np.testing.assert_allclose(out, [0.1863], atol=1e-4)  # modAL's value
+    assert abs(out[0] - to_numpy(measures.bald(as_backend(P, backend)))[0]) > 0.09  # not the mean
+    rng = np.random.default_rng(7)
+    Q = rng.dirichlet(np.full(4, 0.5), size=(5, 50))
+    np.testing.assert_allclose(
+        to_numpy(measures.max_disagreement(as_backend(Q, backend))), modal_max_disagreement(Q), rtol=1e-10
+    )
 
 
 def test_margin_two_largest_of_three():
@@ -143,79 +164,3 @@ def test_torch_float32_keeps_dtype():
     assert out.dtype == torch.float32
 
 
-# --------------------------------------------------------------------------- joint entropy
-def brute_joint_entropy(P):
-    S, n, K = P.shape
-    total = 0.0
-    for config in itertools.product(range(K), repeat=n):
-        p = np.mean([np.prod([P[s, i, c] for i, c in enumerate(config)]) for s in range(S)])
-        total -= p * math.log(p) if p > 0 else 0.0
-    return total
-
-
-def test_joint_entropy_exact_matches_enumeration():
-    P = np.random.default_rng(2).dirichlet(np.full(3, 0.5), size=(5, 4))
-    assert measures.joint_entropy(P) == pytest.approx(brute_joint_entropy(P), abs=1e-10)
-
-
-def test_joint_entropy_of_copies_and_of_independent_coin_flips():
-    coin = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])
-    copies = np.concatenate([coin] * 3, axis=1)
-    assert measures.joint_entropy(copies) == pytest.approx(math.log(2))
-    fair = np.full((1, 3, 2), 0.5)  # one sample, three independent fair coins
-    assert measures.joint_entropy(fair) == pytest.approx(3 * math.log(2))
-
-
-def test_sampled_joint_entropy_close_to_exact():
-    P = np.random.default_rng(3).dirichlet(np.full(4, 0.4), size=(8, 6))  # 4^6 = 4096 configs
-    exact = measures.joint_entropy(P)
-    sampled = measures.joint_entropy(P, n_configurations=2000, random_state=0)
-    assert sampled == pytest.approx(exact, rel=0.03)
-    again = measures.joint_entropy(P, n_configurations=2000, random_state=0)
-    assert again == sampled  # reproducible through random_state
-
-
-def test_joint_mutual_information_of_one_point_is_bald():
-    P = np.random.default_rng(4).dirichlet(np.ones(3), size=(7, 1))
-    assert measures.joint_mutual_information(P) == pytest.approx(float(measures.bald(P)[0]))
-
-
-@pytest.mark.parametrize("n_configurations", [10_000, 50])
-def test_conditional_entropy_matches_joint_difference(n_configurations):
-    rng = np.random.default_rng(5)
-    P = rng.dirichlet(np.full(3, 0.5), size=(6, 5))
-    jc = measures.JointConfigurations(6, 3, n_configurations=n_configurations, random_state=0)
-    for i in range(3):
-        jc.add(P[:, i])
-    assert jc.exact == (n_configurations >= 27)
-    cond = jc.conditional_entropy(P[:, 3:])
-    expected = [brute_joint_entropy(P[:, [0, 1, 2, j]]) - brute_joint_entropy(P[:, :3]) for j in (3, 4)]
-    tol = 1e-9 if jc.exact else 0.1
-    np.testing.assert_allclose(cond, expected, atol=tol)
-    assert np.isfinite(cond).all()
-
-
-def test_joint_configurations_checks_shapes():
-    jc = measures.JointConfigurations(2, 3)
-    with pytest.raises(ValueError, match=r"point_samples must have shape \(2, 3\)"):
-        jc.add(np.ones((3, 2)) / 2)
-    with pytest.raises(ValueError, match="n_configurations"):
-        measures.JointConfigurations(2, 3, n_configurations=0)
-
-
-def test_sampled_configurations_merge_repeats_without_changing_the_estimate():
-    from scipy.special import logsumexp
-
-    rng = np.random.default_rng(6)
-    P = 0.96 * np.eye(2)[rng.integers(0, 2, size=(3, 9))] + 0.02  # confident samples
-    jc = measures.JointConfigurations(3, 2, n_configurations=50, random_state=0)
-    for i in range(8):
-        jc.add(P[:, i])
-    assert not jc.exact
-    omega, W = jc.weights()
-    assert W.shape[0] < 50 and omega.sum() == pytest.approx(1.0)
-    # the same number from all 50 draws, unmerged
-    W_all = np.exp(jc._logQ - logsumexp(jc._logQ, axis=0)).T
-    R = W_all @ P[:, 8]
-    expected = -(R * np.log(R)).sum(1).mean()
-    assert jc.conditional_entropy(P[:, 8:]) == pytest.approx([expected], abs=1e-10)

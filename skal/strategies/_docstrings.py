@@ -1,0 +1,107 @@
+"""Docstring sections every strategy shares, written once and filled in.
+
+A strategy's docstring names a section on a line of its own, ``{section}``;
+:func:`fill_doc` replaces it with the text below, indented like the
+placeholder, and ``{name}`` inside a section with the strategy's name.
+(skorch builds ``NeuralNetClassifier.__doc__`` from ``NeuralNet.__doc__``
+the same way.)
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+__all__ = ["SECTIONS", "fill_doc"]
+
+_CLASSIFIER = """\
+classifier : estimator, learner or committee
+    A fitted classifier: modAL/skal ``ActiveLearner`` or ``Committee``, a
+    Pipeline, a scikit-learn ensemble (one sample per member), one of
+    skal's probabilistic estimators or any classifier with
+    ``predict_proba`` (S = 1). Probabilities are read through
+    :func:`skal.models.predict_proba_samples`."""
+
+_X_POOL = """\
+X_pool : array-like, DataFrame, sparse matrix, tensor or list of shape (n_pool, ...)
+    Unlabeled samples; never modified."""
+
+_N_INSTANCES = """\
+n_instances : int, default=1
+    Number of pool rows to return, ``1 <= n_instances <= n_pool``."""
+
+_CHUNK_SIZE = """\
+chunk_size : int or None, default=None
+    Rows scored at once; ``None`` sizes chunks to about 64 MiB of
+    predictive samples."""
+
+_PREDICT_PARAMS = """\
+**predict_params
+    Passed to ``predict_proba_samples`` (for example ``n_samples`` for MC
+    dropout)."""
+
+SECTIONS = {
+    "classifier": _CLASSIFIER,
+    "X_pool": _X_POOL,
+    "n_instances": _N_INSTANCES,
+    "chunk_size": _CHUNK_SIZE,
+    "predict_params": _PREDICT_PARAMS,
+    # The whole parameter list of a strategy that ranks points by a measure.
+    "measure_parameters": "\n".join(
+        [
+            _CLASSIFIER,
+            _X_POOL,
+            _N_INSTANCES,
+            """\
+random_state : int, RandomState instance or None, default=None
+    Breaks ties between equal scores.""",
+            _CHUNK_SIZE,
+            _PREDICT_PARAMS,
+        ]
+    ),
+    "query_idx": """\
+query_idx : ndarray of shape (n_instances,)
+    Distinct positions in ``X_pool``, best first.""",
+    "measure_example": """\
+Examples
+--------
+>>> from sklearn.datasets import load_iris
+>>> from sklearn.ensemble import RandomForestClassifier
+>>> from skal.strategies import {name}
+>>> X, y = load_iris(return_X_y=True)
+>>> forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(X[::5], y[::5])
+>>> query_idx, scores = {name}(forest, X, n_instances=3, random_state=0)
+>>> query_idx.shape, scores.shape
+((3,), (3,))""",
+}
+
+_PLACEHOLDER = re.compile(r"^(?P<indent>[ \t]*)\{(?P<key>\w+)\}[ \t]*$", re.MULTILINE)
+
+
+def fill_doc(func):
+    """Fill the ``{section}`` lines of ``func.__doc__`` from :data:`SECTIONS`.
+
+    Examples
+    --------
+    >>> from skal.strategies._docstrings import fill_doc
+    >>> @fill_doc
+    ... def strategy(classifier, X_pool, n_instances=1):
+    ...     '''Query something.
+    ...
+    ...     Parameters
+    ...     ----------
+    ...     {n_instances}
+    ...     '''
+    >>> print(strategy.__doc__.splitlines()[4].strip())
+    n_instances : int, default=1
+    """
+
+    def replace(match):
+        key = match.group("key")
+        if key not in SECTIONS:
+            raise KeyError(f"{func.__qualname__}'s docstring names an unknown section {{{key}}}.")
+        text = SECTIONS[key].replace("{name}", func.__name__)
+        return textwrap.indent(text, match.group("indent"))
+
+    func.__doc__ = _PLACEHOLDER.sub(replace, func.__doc__)
+    return func
