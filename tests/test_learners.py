@@ -221,8 +221,8 @@ def test_strategy_errors_propagate_and_strategy_is_not_retried(digits):
 @pytest.mark.parametrize(
     "result, match",
     [
-        (np.array([0, 10_000]), "index 10000 for a pool"),
-        (np.array([1, 1]), "repeated indices"),
+        (np.array([0, 10_000]), "position 10000 for a pool"),
+        (np.array([1, 1]), "repeated positions"),
         (np.array([0.5, 1.0]), "dtype float64"),
         (np.zeros((2, 2), dtype=int), "1-d array"),
     ],
@@ -352,7 +352,7 @@ def test_bootstrap_is_reproducible_and_resamples(digits):
     np.testing.assert_array_equal(a.estimator.fit_X_, a.X_training)
 
 
-def test_fit_data_hook_trains_on_extra_rows_without_labeling_them(digits):
+def test_training_set_hook_trains_on_extra_rows_without_labeling_them(digits):
     X0, y0, X_pool, y_pool = _split(digits)
 
     class PseudoLabeling(ActiveLearner):
@@ -360,7 +360,7 @@ def test_fit_data_hook_trains_on_extra_rows_without_labeling_them(digits):
 
         extra = (X_pool[:15], y_pool[:15])
 
-        def _fit_data(self, X, y):
+        def get_training_set(self, X, y):
             return np.concatenate([X, self.extra[0]]), np.concatenate([y, self.extra[1]])
 
     learner = PseudoLabeling(_RecordingLogReg(max_iter=300), uncertainty_pair, X0, y0)

@@ -8,7 +8,7 @@ experiment resumes where it stopped; :class:`ExperimentResults` turns the
 records into learning curves, a summary table and a plot.
 """
 
-from ._campaign import round_seed, simulate_campaign
+from ._campaign import CampaignSettings, make_model, round_seed, simulate_campaign
 from ._experiment import initial_split, load_results, run_experiment
 from ._metrics import aubc, final_accuracy, labels_to_target
 from ._presets import MODELS, make_estimator
@@ -16,6 +16,7 @@ from ._records import RunLog, read_run_file
 from ._report import ExperimentResults
 
 __all__ = [
+    "CampaignSettings",
     "MODELS",
     "ExperimentResults",
     "RunLog",
@@ -25,6 +26,7 @@ __all__ = [
     "labels_to_target",
     "load_results",
     "make_estimator",
+    "make_model",
     "read_run_file",
     "round_seed",
     "run_experiment",

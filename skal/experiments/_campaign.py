@@ -1,22 +1,109 @@
-"""One simulated labeling campaign: a model, a strategy, a seed, round after round."""
+"""One simulated labeling campaign: a learner, a strategy, a seed, round after round.
+
+The campaign drives a learner through its public API only (``teach``,
+``query``, ``predict_proba``): :class:`skal.ActiveLearner` by default, or
+any learner a factory builds (a :class:`skal.Committee`, a learner that
+pseudo-labels, ...), so every loop skal offers runs here unchanged.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import signal
-import threading
+import numbers
 import time
+import warnings
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import log_loss
 
-from ..learners._query import call_strategy, explicit_params, unpack_result
+from .._validation import check_scalar
+from ..learners._query import explicit_params
 
-__all__ = ["resolve_strategy", "round_seed", "simulate_campaign", "strategy_name"]
+__all__ = [
+    "CampaignSettings",
+    "make_model",
+    "resolve_strategy",
+    "round_seed",
+    "simulate_campaign",
+    "strategy_name",
+]
 
-# Independent random streams of one round, derived from (seed, round, stream).
+# Independent random streams of a run, derived from (seed, round, stream).
 _MODEL, _STRATEGY, _SUBSET, _SPLIT = 0, 1, 2, 3
+
+
+@dataclasses.dataclass(frozen=True)
+class CampaignSettings:
+    """How a labeling campaign runs: validated once, written to every run log.
+
+    Parameters
+    ----------
+    n_initial : int, default=20
+        Labels before the first query (the seed set).
+    balanced_initial : bool, default=True
+        Draw the seed set class-balanced (``n_initial // K`` per class, as
+        the MNIST protocol of Gal et al. 2017's 20 balanced labels), or
+        uniformly from the pool.
+    batch_size : int, default=10
+        Labels acquired per round (the last round may take fewer).
+    budget : int, default=100
+        Total labels, seed set included, at which a run stops.
+    warm_start : bool, default=False
+        False: the model is trained from scratch every round (its
+        ``random_state`` fixed for the run). True: it goes on from its last
+        weights (needs an estimator with a ``warm_start`` parameter).
+    pool_subset : int or None, default=None
+        Score only this many unlabeled points per round, drawn at random.
+    test_size : float, default=0.25
+        Fraction held out as the test set when no test set is given.
+
+    Examples
+    --------
+    >>> from skal.experiments import CampaignSettings
+    >>> CampaignSettings(batch_size=5, budget=50).n_rounds
+    7
+    >>> CampaignSettings(budget=10)
+    Traceback (most recent call last):
+    ...
+    ValueError: budget == 10, must be >= 20. The budget counts the seed set: it must be at least n_initial=20.
+    """
+
+    n_initial: int = 20
+    balanced_initial: bool = True
+    batch_size: int = 10
+    budget: int = 100
+    warm_start: bool = False
+    pool_subset: int | None = None
+    test_size: float = 0.25
+
+    def __post_init__(self):
+        check_scalar(self.n_initial, "n_initial", numbers.Integral, min_val=1)
+        check_scalar(self.balanced_initial, "balanced_initial", bool)
+        check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
+        check_scalar(
+            self.budget, "budget", numbers.Integral, min_val=self.n_initial,
+            hint=f"The budget counts the seed set: it must be at least n_initial={self.n_initial}.",
+        )
+        check_scalar(self.warm_start, "warm_start", bool)
+        check_scalar(
+            self.pool_subset, "pool_subset", numbers.Integral, min_val=self.batch_size,
+            allow_none=True, hint="A round must be able to pick batch_size points from it.",
+        )
+        check_scalar(
+            self.test_size, "test_size", numbers.Real, min_val=0, max_val=1,
+            include_boundaries="neither",
+        )
+
+    @property
+    def n_rounds(self):
+        """Rounds of a full run: the seed set, then one per batch up to the budget."""
+        return 1 + -(-(self.budget - self.n_initial) // self.batch_size)
+
+    def as_dict(self):
+        """The settings as a plain dict (what a run log's header stores)."""
+        return dataclasses.asdict(self)
 
 
 def round_seed(seed, round_, stream):
@@ -63,70 +150,69 @@ def resolve_strategy(strategy):
 
 def _set_nested(estimator, name, value):
     """Set every parameter called ``name`` (also inside Pipelines etc.)."""
-    params = estimator.get_params(deep=True)
-    keys = [k for k in params if k == name or k.endswith(f"__{name}")]
+    keys = [k for k in estimator.get_params(deep=True) if k == name or k.endswith(f"__{name}")]
     if keys:
         estimator.set_params(**{k: value for k in keys})
     return bool(keys)
 
 
-def _make_model(estimator, random_state):
+def make_model(estimator, random_state, *, warm_start=False):
+    """A fresh, unfitted model of a run: a seeded clone, or a factory's product.
+
+    Parameters
+    ----------
+    estimator : estimator or callable
+        A scikit-learn estimator, cloned with every ``random_state``
+        parameter (Pipelines included) set to ``random_state``; or a
+        factory called with ``random_state=`` when it takes it.
+    random_state : int
+    warm_start : bool, default=False
+        Set every ``warm_start`` parameter to True (an instance is needed).
+
+    Returns
+    -------
+    model : estimator
+    """
     if hasattr(estimator, "get_params"):
         model = clone(estimator)
         _set_nested(model, "random_state", random_state)
+        if warm_start and not _set_nested(model, "warm_start", True):
+            raise ValueError(
+                f"warm_start=True needs an estimator with a warm_start parameter; "
+                f"{type(estimator).__name__} has none. Use warm_start=False to "
+                "train the model from scratch each round."
+            )
         return model
-    # A factory: called afresh each (re)initialisation.
+    if warm_start:
+        raise ValueError("warm_start=True needs an estimator instance, not a factory.")
     if "random_state" in explicit_params(estimator)[1]:
         return estimator(random_state=random_state)
     return estimator()
 
 
-def _full_proba(model, X, classes):
+def _default_learner(estimator, query_strategy, random_state):
+    from skal.learners import ActiveLearner
+
+    return ActiveLearner(estimator, query_strategy, random_state=random_state)
+
+
+def _make_learner(factory, model, strategy, random_state):
+    if "random_state" in explicit_params(factory)[1]:
+        return factory(estimator=model, query_strategy=strategy, random_state=random_state)
+    return factory(estimator=model, query_strategy=strategy)
+
+
+def _evaluate(learner, X_test, y_test, classes):
     from skal.models import get_classes
     from skal.models._adapters import align_columns
 
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    proba = np.asarray(learner.predict_proba(X_test), dtype=np.float64)
     # A model that has not seen every class yet scores the others 0.
-    full = align_columns(proba, get_classes(model), classes, encoded=False)
-    return full / np.clip(full.sum(axis=1, keepdims=True), 1e-300, None)
-
-
-def _evaluate(model, X_test, y_test, classes):
-    proba = _full_proba(model, X_test, classes)
+    proba = align_columns(proba, get_classes(learner), classes, encoded=False)
+    proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-300, None)
     accuracy = float(np.mean(classes[proba.argmax(axis=1)] == y_test))
     nll = float(log_loss(y_test, proba, labels=classes))
     return accuracy, nll
-
-
-def _call_strategy(strategy, options, model, X_cand, n, random_state, X_labeled, y_labeled):
-    # The learners' protocol: one call, the labeled set only to strategies
-    # that name it, and a bare pair of indices not misread as (idx, scores).
-    result = call_strategy(
-        strategy,
-        model,
-        X_cand,
-        (),
-        {**options, "n_instances": n, "random_state": random_state},
-        {"X_labeled": X_labeled, "y_labeled": y_labeled},
-    )
-    idx, scores = unpack_result(result)
-    idx = np.asarray(idx).ravel()
-    if idx.dtype.kind not in "iu":
-        raise TypeError(
-            f"strategy {strategy_name(strategy)!r} returned indices of dtype {idx.dtype}; "
-            "it must return integer positions into X_pool."
-        )
-    if len(idx) != n or len(np.unique(idx)) != n or idx.min() < 0 or idx.max() >= len(X_cand):
-        raise ValueError(
-            f"strategy {strategy_name(strategy)!r} returned {idx.tolist()} for "
-            f"n_instances={n} on a pool of {len(X_cand)}: it must return "
-            "n_instances distinct positions into X_pool."
-        )
-    if scores is not None:
-        scores = np.asarray(scores, dtype=float).ravel()
-        if scores.shape != idx.shape:
-            scores = None
-    return idx.astype(np.intp), scores
 
 
 def simulate_campaign(
@@ -139,12 +225,10 @@ def simulate_campaign(
     *,
     pool_idx,
     initial_idx,
-    batch_size,
-    budget,
     seed,
+    settings=None,
+    learner=None,
     classes=None,
-    warm_start=False,
-    pool_subset=None,
     log=None,
     resume=True,
     progress=False,
@@ -152,19 +236,21 @@ def simulate_campaign(
 ):
     """Run (or resume) one labeling campaign and return its round records.
 
-    Round 0 fits the model on ``initial_idx``; each later round lets the
-    strategy pick ``batch_size`` points among the unlabeled ``pool_idx``
-    (or a random ``pool_subset`` of them), "labels" them from ``y``, refits
-    and scores the model on the test set, until ``budget`` labels.
+    Every round has the same body: the learner is taught a batch, then
+    scored on the test set. Round 0's batch is the seed set
+    ``initial_idx``; each later round's is what the strategy queries,
+    through ``learner.query``, among the unlabeled rows of ``pool_idx`` (or
+    a random ``pool_subset`` of them), until ``settings.budget`` labels.
 
     Parameters
     ----------
     estimator : estimator or callable
-        A scikit-learn estimator (cloned, with every ``random_state``
-        parameter set per round) or a factory returning a fresh one (called
-        with ``random_state=`` when it accepts it).
+        A scikit-learn estimator (cloned once per run, its ``random_state``
+        parameters set from ``seed``) or a factory returning a fresh one
+        (called with ``random_state=`` when it takes it).
     strategy : callable, str or (strategy, options)
-        Query strategy with skal's/modAL's contract, or a registry name.
+        Query strategy with skal's/modAL's contract, or a registry name;
+        ``options`` are passed to every query.
     X, y : arrays
         All candidate data; ``pool_idx`` and ``initial_idx`` index into them.
     X_test, y_test : arrays
@@ -173,23 +259,24 @@ def simulate_campaign(
         Positions of ``X`` that form the pool (the seed set included).
     initial_idx : ndarray of int
         Positions labeled before the first query.
-    batch_size : int
-        Labels acquired per round (the last round may take fewer).
-    budget : int
-        Total number of labels (seed set included) at which to stop.
     seed : int
-        Seed of the run; round ``r`` derives its random state from ``(seed, r)``.
+        Seed of the run; the model, each round's query and pool subset
+        derive their random state from it.
+    settings : CampaignSettings, default=None
+        Batch size, budget, warm start, pool subset (defaults when None).
+    learner : callable, default=None
+        ``learner(estimator=..., query_strategy=..., random_state=...)``
+        returning a learner with modAL's API (``random_state`` only when the
+        factory takes it); :class:`skal.ActiveLearner` when None.
     classes : ndarray, default=None
         All class labels (for the NLL); default: those of ``y`` and ``y_test``.
-    warm_start : bool, default=False
-        False re-initialises the model each round (clone + fit); True keeps
-        it and refits from its last weights (estimators with ``warm_start``).
-    pool_subset : int, default=None
-        Score only this many unlabeled points per round, drawn at random.
     log : RunLog, default=None
         Where finished rounds are appended, and read back from to resume.
     resume : bool, default=True
-        Continue from the rounds already in ``log``.
+        Continue from the rounds already in ``log``. The learner is rebuilt
+        by teaching it the recorded labeled set at once, or, for a learner
+        whose training depends on earlier rounds (``history_dependent``) or
+        with ``warm_start``, by replaying every recorded round.
     progress : bool, default=False
         Show a tqdm bar over rounds.
     name : str, default=None
@@ -200,148 +287,102 @@ def simulate_campaign(
     records : list of dict
         One per round: ``strategy``, ``seed``, ``round``, ``n_labels``,
         ``accuracy`` (of the argmax of ``predict_proba`` on the test set),
-        ``nll`` (log loss over all ``classes``), ``queried`` (positions in ``X``; the seed set
-        in round 0), ``scores`` (acquisition scores of those), ``train_seconds``,
+        ``nll`` (log loss over all ``classes``), ``queried`` (positions in
+        ``X``; the seed set in round 0), ``scores`` (acquisition scores of
+        those, when the strategy returns them), ``train_seconds``,
         ``query_seconds``.
     """
-    for pname, value in (("batch_size", batch_size), ("budget", budget)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{pname} must be a positive integer; got {value!r}.")
+    settings = CampaignSettings() if settings is None else settings
+    if not isinstance(settings, CampaignSettings):
+        raise TypeError(f"settings must be a CampaignSettings, got {type(settings).__name__}.")
     strategy_func, options = resolve_strategy(strategy)
-    name = name if name is not None else strategy_name(strategy)
-    classes = np.unique(np.concatenate([np.asarray(y), np.asarray(y_test)])) if classes is None else np.asarray(classes)
-    pool_idx = np.asarray(pool_idx, dtype=np.intp)
-    if warm_start and not hasattr(estimator, "get_params"):
-        raise ValueError("warm_start=True needs an estimator instance, not a factory.")
-    if warm_start and not _has_param(estimator, "warm_start"):
-        raise ValueError(
-            f"warm_start=True needs an estimator with a warm_start parameter; "
-            f"{type(estimator).__name__} has none. Use warm_start=False to "
-            "re-initialise the model each round."
-        )
+    name = strategy_name(strategy) if name is None else name
+    if classes is None:
+        classes = np.unique(np.concatenate([np.asarray(y), np.asarray(y_test)]))
+    classes = np.asarray(classes)
+    query_seeded = "random_state" in explicit_params(strategy_func)[1]
+
+    model = make_model(estimator, round_seed(seed, 0, _MODEL), warm_start=settings.warm_start)
+    active = _make_learner(
+        learner or _default_learner, model, strategy_func, round_seed(seed, 0, _STRATEGY)
+    )
 
     records = log.load(resume=resume) if log is not None else []
-    if records:
-        labeled = np.concatenate([np.asarray(r["queried"], dtype=np.intp) for r in records])
-    else:
-        labeled = np.asarray(initial_idx, dtype=np.intp)
-    is_labeled = np.zeros(len(X), dtype=bool)
-    is_labeled[labeled] = True
-    in_pool = np.zeros(len(X), dtype=bool)
-    in_pool[pool_idx] = True
-    n_rounds = 1 + int(np.ceil(max(budget - len(initial_idx), 0) / batch_size))
+    batches = [np.asarray(r["queried"], dtype=np.intp) for r in records]
+    labeled = np.concatenate(batches) if batches else np.asarray(initial_idx, dtype=np.intp)
+    is_unlabeled = np.zeros(len(X), dtype=bool)
+    is_unlabeled[np.asarray(pool_idx, dtype=np.intp)] = True
+    is_unlabeled[labeled] = False
 
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_rounds, initial=len(records), desc=f"{name} seed {seed}", leave=False)
-
-    def fit(model):
-        t0 = time.perf_counter()
-        _fit_noting_interrupts(model, X[labeled], y[labeled])
-        return time.perf_counter() - t0
-
-    model = None
+        bar = tqdm(total=settings.n_rounds, initial=len(records), desc=f"{name} seed {seed}", leave=False)
     try:
-        unfinished = len(labeled) < budget and bool((in_pool & ~is_labeled).any())
-        if records and unfinished:
-            # Resuming: rebuild the model of the last finished round from the
-            # recorded labeled set (exact when re-initialising each round).
-            last = records[-1]["round"]
-            model = _make_model(estimator, round_seed(seed, last, _MODEL))
-            if warm_start:
-                _set_nested(model, "warm_start", True)
-            fit(model)
-        elif not records:
-            model = _make_model(estimator, round_seed(seed, 0, _MODEL))
-            if warm_start:
-                _set_nested(model, "warm_start", True)
-            train_s = fit(model)
-            acc, nll = _evaluate(model, X_test, y_test, classes)
-            record = _record(name, seed, 0, len(labeled), acc, nll, labeled, None, train_s, 0.0)
-            records.append(record)
-            if log is not None:
-                log.append(record)
-            if bar is not None:
-                bar.update(1)
-        while len(labeled) < budget:
-            round_ = records[-1]["round"] + 1
-            candidates = np.flatnonzero(in_pool & ~is_labeled)
-            if len(candidates) == 0:
-                break
-            n = min(batch_size, budget - len(labeled), len(candidates))
-            if pool_subset is not None and len(candidates) > pool_subset:
-                rng = np.random.default_rng(round_seed(seed, round_, _SUBSET))
-                candidates = np.sort(rng.choice(candidates, size=pool_subset, replace=False))
+        if records and len(labeled) < settings.budget and is_unlabeled.any():
+            _rebuild(active, X, y, batches, replay=settings.warm_start or getattr(active, "history_dependent", False))
+        round_ = len(records)
+        while round_ == 0 or (len(labeled) < settings.budget and is_unlabeled.any()):
+            if round_ == 0:
+                batch, scores, query_s = np.asarray(initial_idx, dtype=np.intp), None, 0.0
+            else:
+                candidates = np.flatnonzero(is_unlabeled)
+                if settings.pool_subset is not None and len(candidates) > settings.pool_subset:
+                    rng = np.random.default_rng(round_seed(seed, round_, _SUBSET))
+                    candidates = np.sort(rng.choice(candidates, size=settings.pool_subset, replace=False))
+                n = min(settings.batch_size, settings.budget - len(labeled), len(candidates))
+                query_kwargs = {**options, "n_instances": n}
+                if query_seeded:
+                    query_kwargs["random_state"] = round_seed(seed, round_, _STRATEGY)
+                t0 = time.perf_counter()
+                with warnings.catch_warnings():
+                    # a strategy that returns bare indices simply records no scores
+                    warnings.filterwarnings("ignore", message="the query strategy returned bare indices")
+                    picked, _, scores = active.query(X[candidates], return_metrics=True, **query_kwargs)
+                query_s = time.perf_counter() - t0
+                batch = candidates[picked]
+                labeled = np.concatenate([labeled, batch])
+                is_unlabeled[batch] = False
             t0 = time.perf_counter()
-            picked, scores = _call_strategy(
-                strategy_func,
-                options,
-                model,
-                X[candidates],
-                n,
-                round_seed(seed, round_, _STRATEGY),
-                X[labeled],
-                y[labeled],
-            )
-            query_s = time.perf_counter() - t0
-            queried = candidates[picked]
-            labeled = np.concatenate([labeled, queried])
-            is_labeled[queried] = True
-            if not warm_start:
-                model = _make_model(estimator, round_seed(seed, round_, _MODEL))
-            train_s = fit(model)
-            acc, nll = _evaluate(model, X_test, y_test, classes)
-            record = _record(name, seed, round_, len(labeled), acc, nll, queried, scores, train_s, query_s)
+            active.teach(X[batch], y[batch])
+            train_s = time.perf_counter() - t0
+            accuracy, nll = _evaluate(active, X_test, y_test, classes)
+            record = _record(name, seed, round_, len(labeled), accuracy, nll, batch, scores, train_s, query_s)
             records.append(record)
             if log is not None:
                 log.append(record)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(labels=len(labeled), acc=f"{acc:.3f}")
+                bar.set_postfix(labels=len(labeled), acc=f"{accuracy:.3f}")
+            round_ += 1
     finally:
         if bar is not None:
             bar.close()
     return records
 
 
-def _fit_noting_interrupts(model, X, y):
-    """``model.fit(X, y)``, re-raising a Ctrl-C that the model swallowed.
+def _rebuild(learner, X, y, batches, *, replay):
+    """Bring a fresh learner to where the recorded rounds left it.
 
-    skorch's ``partial_fit`` catches KeyboardInterrupt and returns a
-    half-trained net as if training had finished; recorded as a finished
-    round, that would break the promise that an interrupted campaign
-    resumes with nothing lost. A SIGINT seen during ``fit`` is therefore
-    noted here and raised once ``fit`` returns.
+    A learner whose training depends only on its labeled set (and its
+    model's fixed seed) is taught all recorded rows in one call: the same
+    rows in the same order, hence the same fit as the last recorded round.
+    Others are taught the recorded batches one by one, as in the run.
     """
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
-        # Signals can only be handled in the main thread, and an ignored
-        # SIGINT (a background job) must stay ignored.
-        return model.fit(X, y)
-    seen = []
-
-    def note(signum, frame):
-        seen.append(signum)
-        previous(signum, frame)
-
-    signal.signal(signal.SIGINT, note)
-    try:
-        model.fit(X, y)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if seen:
-        raise KeyboardInterrupt
-    return model
-
-
-def _has_param(estimator, name):
-    """Whether ``estimator`` (or a step inside it) has a parameter ``name``."""
-    return any(k == name or k.endswith(f"__{name}") for k in estimator.get_params(deep=True))
+    if replay:
+        for batch in batches:
+            learner.teach(X[batch], y[batch])
+    else:
+        labeled = np.concatenate(batches)
+        learner.teach(X[labeled], y[labeled])
 
 
 def _record(name, seed, round_, n_labels, acc, nll, queried, scores, train_s, query_s):
+    if scores is not None:
+        scores = np.asarray(scores, dtype=float).ravel()
+        if scores.shape != np.shape(queried):
+            scores = None
     return {
         "strategy": name,
         "seed": int(seed),

@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import numbers
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, column_or_1d
 
-from ._campaign import _SPLIT, round_seed, simulate_campaign, strategy_name
+from .._validation import check_scalar
+from ._campaign import _SPLIT, CampaignSettings, round_seed, simulate_campaign, strategy_name
 from ._records import RunLog, _jsonable, read_run_file
 from ._report import ExperimentResults
 
@@ -114,6 +116,7 @@ def run_experiment(
     y,
     *,
     strategies,
+    learner=None,
     X_test=None,
     y_test=None,
     test_size=0.25,
@@ -134,16 +137,17 @@ def run_experiment(
     For each seed the data are split into a test set (unless ``X_test`` is
     given), a seed set of ``n_initial`` labels and a pool; every strategy
     starts from the same split, so their curves differ only by what they
-    query. Each (strategy, seed) run is written round by round to
-    ``output_dir/runs/<strategy>__seed<seed>.jsonl`` and, when interrupted,
+    query. Each (strategy, seed) run drives a learner (see
+    :func:`simulate_campaign`) and is written round by round to
+    ``output_dir/runs/<strategy>__seed<seed>.jsonl``; when interrupted, it
     resumes from its last finished round.
 
     Parameters
     ----------
     estimator : estimator or callable
-        A scikit-learn classifier (cloned for every run and, unless
-        ``warm_start``, every round; its ``random_state`` parameters are set
-        from the seed and round), or a factory returning a fresh one.
+        A scikit-learn classifier (cloned for every run, its
+        ``random_state`` parameters set from the seed), or a factory
+        returning a fresh one.
     X, y : array-like
         Pool data (and test data unless ``X_test`` is given). ``X`` may be
         2-d or an image array ``(n, channels, h, w)``.
@@ -151,6 +155,12 @@ def run_experiment(
         Registry names (see :data:`skal.strategies.STRATEGIES`), callables
         with the query-strategy contract, ``(strategy, options)`` tuples, or
         a dict ``{display name: any of those}``.
+    learner : callable, default=None
+        Builds the learner each run drives:
+        ``learner(estimator=..., query_strategy=..., random_state=...)``
+        (``random_state`` only when it takes it), e.g. a
+        :class:`skal.learners.Committee` factory; :class:`skal.ActiveLearner`
+        when None.
     X_test, y_test : array-like, default=None
         Fixed test set; when None a stratified ``test_size`` split of ``X``
         is made per seed.
@@ -166,7 +176,7 @@ def run_experiment(
     seeds : int or sequence of int, default=(0,)
         One run per seed and strategy.
     warm_start : bool, default=False
-        Keep the model between rounds instead of re-initialising it.
+        Keep training the model between rounds instead of from scratch.
     pool_subset : int, default=None
         Score only a random subset of this many unlabeled points per round.
     output_dir : path-like, default=None
@@ -183,6 +193,10 @@ def run_experiment(
     results : ExperimentResults
         All round records, with learning curves, the summary table and the plot.
 
+    See Also
+    --------
+    CampaignSettings : the campaign settings, validated.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -196,75 +210,71 @@ def run_experiment(
     >>> [r["n_labels"] for r in res.records]
     [6, 11, 16]
     """
+    settings = CampaignSettings(
+        n_initial=n_initial,
+        balanced_initial=balanced_initial,
+        batch_size=batch_size,
+        budget=budget,
+        warm_start=warm_start,
+        pool_subset=pool_subset,
+        test_size=test_size,
+    )
     X, y = _validate(X, y, "X")
     if (X_test is None) != (y_test is None):
         raise ValueError("pass both X_test and y_test, or neither.")
     if X_test is not None:
         X_test, y_test = _validate(X_test, y_test, "X_test")
-    for pname, value in (("batch_size", batch_size), ("budget", budget), ("n_initial", n_initial)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{pname} must be a positive integer; got {value!r}.")
-    if budget < n_initial:
-        raise ValueError(f"budget={budget} is below n_initial={n_initial}: nothing would be queried.")
-    if pool_subset is not None and (not isinstance(pool_subset, (int, np.integer)) or pool_subset < batch_size):
-        raise ValueError(
-            f"pool_subset={pool_subset!r} must be an integer >= batch_size={batch_size} (or None)."
-        )
-    seeds = [int(seeds)] if isinstance(seeds, (int, np.integer)) else [int(s) for s in seeds]
+    seeds = [seeds] if isinstance(seeds, numbers.Integral) else list(seeds)
     if not seeds:
         raise ValueError("seeds is empty: pass at least one seed.")
+    seeds = [check_scalar(s, "seeds", numbers.Integral) for s in seeds]
     named = _named_strategies(strategies)
     classes = np.unique(y if y_test is None else np.concatenate([y, y_test]))
-    runs_dir = None if output_dir is None else Path(output_dir) / "runs"
 
     tasks = []
     for seed in seeds:
         if X_test is None:
             pool_idx, test_idx = train_test_split(
                 np.arange(len(y)),
-                test_size=test_size,
+                test_size=settings.test_size,
                 stratify=y,
                 random_state=round_seed(seed, -1, _SPLIT),
             )
-            pool_idx = np.sort(pool_idx)
-            test_idx = np.sort(test_idx)
+            pool_idx, test_idx = np.sort(pool_idx), np.sort(test_idx)
         else:
             pool_idx, test_idx = np.arange(len(y)), None
-        if budget > len(pool_idx):
-            raise ValueError(f"budget={budget} exceeds the pool size ({len(pool_idx)}).")
+        if settings.budget > len(pool_idx):
+            raise ValueError(
+                f"budget={settings.budget} exceeds the pool size ({len(pool_idx)}): lower the budget."
+            )
         initial = initial_split(
-            y, pool_idx, n_initial, balanced=balanced_initial, random_state=round_seed(seed, -1, _SPLIT + 1)
+            y, pool_idx, settings.n_initial, balanced=settings.balanced_initial,
+            random_state=round_seed(seed, -1, _SPLIT + 1),
         )
-        for name, spec in named:
-            tasks.append((name, spec, seed, pool_idx, test_idx, initial))
+        tasks.extend((name, spec, seed, pool_idx, test_idx, initial) for name, spec in named)
 
-    settings = {
+    # What a run log's header pins: a resumed run must match all of it.
+    header = {
+        **settings.as_dict(),
+        "test_size": settings.test_size if X_test is None else None,
         "n_samples": len(y),
-        "n_test": len(y_test) if y_test is not None else None,
-        "test_size": test_size if X_test is None else None,
-        "n_initial": n_initial,
-        "balanced_initial": balanced_initial,
-        "batch_size": batch_size,
-        "budget": budget,
-        "warm_start": warm_start,
-        "pool_subset": pool_subset,
+        "n_test": None if y_test is None else len(y_test),
         "estimator": _describe(estimator),
+        "learner": None if learner is None else _describe(learner),
         "data": _fingerprint(X, y, X_test, y_test),
     }
+    runs_dir = None
     if output_dir is not None:
+        runs_dir = Path(output_dir) / "runs"
         Path(output_dir).mkdir(parents=True, exist_ok=True)
+        manifest = {**header, "seeds": seeds, "strategies": [n for n, _ in named]}
         with open(Path(output_dir) / "experiment.json", "w", encoding="utf-8") as fh:
-            json.dump(
-                _jsonable({**settings, "seeds": seeds, "strategies": [n for n, _ in named],
-                           "estimator": repr(estimator)}),
-                fh,
-                indent=2,
-            )
+            json.dump(_jsonable(manifest), fh, indent=2)
 
     common = {
-        "estimator": estimator, "X": X, "y": y, "X_test": X_test, "y_test": y_test, "runs_dir": runs_dir,
-        "settings": settings, "classes": classes, "batch_size": batch_size, "budget": budget,
-        "warm_start": warm_start, "pool_subset": pool_subset, "resume": resume,
+        "estimator": estimator, "learner": learner, "X": X, "y": y, "X_test": X_test,
+        "y_test": y_test, "classes": classes, "settings": settings, "header": header,
+        "runs_dir": runs_dir, "resume": resume,
     }
     from tqdm.auto import tqdm
 
@@ -276,13 +286,7 @@ def run_experiment(
                 results.append(_run_task(*task, progress=progress, **common))
                 outer.update(1)
         else:
-            from joblib import (
-                Parallel,
-                cpu_count,
-                delayed,
-                effective_n_jobs,
-                parallel_config,
-            )
+            from joblib import Parallel, cpu_count, delayed, effective_n_jobs, parallel_config
 
             workers = min(effective_n_jobs(n_jobs), len(tasks))
             # Each worker gets its share of the cores for torch/BLAS threads;
@@ -322,40 +326,23 @@ def _fingerprint(X, y, X_test, y_test):
     return {"shapes": shapes, "labels_sha1": digest}
 
 
-def _run_task(name, spec, seed, pool_idx, test_idx, initial, *, estimator, X, y, X_test, y_test,
-              runs_dir, settings, classes, batch_size, budget, warm_start, pool_subset, resume,
-              progress):
+def _run_task(name, spec, seed, pool_idx, test_idx, initial, *, estimator, learner, X, y, X_test,
+              y_test, classes, settings, header, runs_dir, resume, progress):
+    """One (strategy, seed) run, with its log when there is an output folder."""
     if test_idx is not None:
         X_test, y_test = X[test_idx], y[test_idx]
-    if runs_dir is None:
-        log = None
-    else:
-        options = spec[1] if isinstance(spec, tuple) else {}
-        strategy = spec[0] if isinstance(spec, tuple) else spec
+    log = None
+    if runs_dir is not None:
+        strategy, options = spec if isinstance(spec, tuple) else (spec, {})
         log = RunLog(runs_dir, name, seed, {
-            **settings,
+            **header,
             "strategy": strategy if isinstance(strategy, str) else _describe(strategy),
             "strategy_options": repr(sorted(options.items())),
         })
     return simulate_campaign(
-        estimator,
-        spec,
-        X,
-        y,
-        X_test,
-        y_test,
-        pool_idx=pool_idx,
-        initial_idx=initial,
-        batch_size=batch_size,
-        budget=budget,
-        seed=seed,
-        classes=classes,
-        warm_start=warm_start,
-        pool_subset=pool_subset,
-        log=log,
-        resume=resume,
-        progress=progress,
-        name=name,
+        estimator, spec, X, y, X_test, y_test,
+        pool_idx=pool_idx, initial_idx=initial, seed=seed, settings=settings, learner=learner,
+        classes=classes, log=log, resume=resume, progress=progress, name=name,
     )
 
 

@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._containers import is_pandas, num_rows, stack_columns, stack_rows, take_rows
+from .._interrupt import propagate_interrupt
 from .._validation import check_finite
 from ._query import QueryMixin, resolve_strategy
 
@@ -87,8 +88,15 @@ class ActiveLearner(QueryMixin):
     Notes
     -----
     Subclasses that train on more than the labeled set (pseudo-labels,
-    generated samples) override :meth:`_fit_data`; ``X_training`` stays the
-    labeled set that strategies see as ``X_labeled``.
+    generated samples) override the hook :meth:`get_training_set`;
+    ``X_training`` stays the labeled set that strategies see as
+    ``X_labeled``. Such a subclass, whose training depends on the rounds
+    before (not only on the labeled set), sets :attr:`history_dependent`
+    so that the experiment harness replays every round when it resumes.
+
+    A Ctrl-C during training reaches the caller even when the estimator's
+    own loop swallows it (skorch nets do), so a loop never goes on with a
+    half-trained model.
 
     Examples
     --------
@@ -111,6 +119,12 @@ class ActiveLearner(QueryMixin):
     >>> len(learner.y_training)
     5
     """
+
+    #: Whether what :meth:`teach` trains on depends on earlier rounds (and
+    #: not only on the labeled set and the estimator's ``random_state``).
+    #: The experiment harness resumes a learner that is not by fitting the
+    #: labeled set once; one that is, by replaying every recorded round.
+    history_dependent = False
 
     def __init__(
         self,
@@ -185,12 +199,25 @@ class ActiveLearner(QueryMixin):
             self.X_training = stack_rows(self.X_training, X, name="X")
             self.y_training = stack_rows(self.y_training, y, name="y")
 
-    def _fit_data(self, X, y):
+    def get_training_set(self, X, y):
         """What the estimator is fitted on, given the labeled data ``(X, y)``.
 
-        The extension point for learners that train on more than the labeled
-        set (CEAL's pseudo-labels, generated samples): return ``(X', y')``
-        with the extra rows appended. ``X_training`` is left untouched.
+        The hook for learners that train on more than the labeled set
+        (CEAL's pseudo-labels, generated samples): override it to return
+        ``(X', y')`` with the extra rows appended. It is called before every
+        fit, on the rows about to be fitted (the labeled set, its bootstrap
+        resample, or only the new rows with ``teach(only_new=True)``);
+        ``X_training`` is left untouched.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix, DataFrame or list of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        X_fit, y_fit : the same containers
+            By default ``(X, y)`` unchanged.
         """
         return X, y
 
@@ -211,9 +238,10 @@ class ActiveLearner(QueryMixin):
             n = num_rows(X, name="X")
             rows = self._rng.randint(n, size=n)
             X, y = take_rows(X, rows), take_rows(y, rows)
-        X, y = self._fit_data(X, y)
+        X, y = self.get_training_set(X, y)
         self._check_labels(y)
-        self.estimator.fit(X, y, **fit_kwargs)
+        with propagate_interrupt():
+            self.estimator.fit(X, y, **fit_kwargs)
         return self
 
     def _fit_to_known(self, bootstrap=False, **fit_kwargs):

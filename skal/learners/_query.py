@@ -16,14 +16,15 @@ import warnings
 import numpy as np
 
 from .._containers import num_rows, take_rows
+from .._validation import check_indices, check_pool
 
 __all__ = [
-    "resolve_strategy",
-    "call_strategy",
-    "explicit_params",
-    "unpack_result",
     "Lazy",
     "QueryMixin",
+    "call_strategy",
+    "explicit_params",
+    "resolve_strategy",
+    "unpack_result",
 ]
 
 _MAX_SEED = np.iinfo(np.int32).max
@@ -86,36 +87,6 @@ def unpack_result(result):
     return result, None
 
 
-def check_indices(idx, n_pool):
-    """Validate the indices a strategy returned against the pool size."""
-    arr = np.asarray(idx)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise ValueError(
-            f"the query strategy returned indices of shape {arr.shape}; it must "
-            "return a 1-d array of pool positions."
-        )
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(
-            f"the query strategy returned indices of dtype {arr.dtype}; it must "
-            "return integer positions into X_pool (not a mask or scores)."
-        )
-    arr = arr.astype(np.intp, copy=False)
-    if arr.size and (arr.min() < -n_pool or arr.max() >= n_pool):
-        raise ValueError(
-            f"the query strategy returned index {int(arr.max() if arr.max() >= n_pool else arr.min())} "
-            f"for a pool of {n_pool} samples."
-        )
-    arr = np.where(arr < 0, arr + n_pool, arr)
-    if len(np.unique(arr)) != len(arr):
-        raise ValueError(
-            f"the query strategy returned repeated indices {arr.tolist()}; a query "
-            "must name distinct pool samples."
-        )
-    return arr
-
-
 class Lazy:
     """An extra whose value is computed only if the strategy takes it."""
 
@@ -171,7 +142,11 @@ class QueryMixin:
         ``query_strategy(self, X_pool, *query_args, **query_kwargs)``, plus
         ``X_labeled``/``y_labeled`` (the training set) and ``random_state``
         (drawn from the learner's ``random_state``) when the strategy names
-        those parameters and the caller did not pass them.
+        those parameters and the caller did not pass them. The pool is
+        checked first (empty, NaN/inf unless ``ensure_all_finite=False``),
+        and what the strategy returns after: distinct positions into the
+        pool (negative ones count from its end), ``n_instances`` of them
+        when ``n_instances`` was passed.
 
         Parameters
         ----------
@@ -195,16 +170,23 @@ class QueryMixin:
             Only when ``return_metrics=True``.
         """
         self._check_ready_to_query()
-        n_pool = num_rows(X_pool)
-        if n_pool == 0:
-            raise ValueError("X_pool is empty: there is nothing left to query.")
+        if getattr(self, "ensure_all_finite", True):
+            checked = check_pool(X_pool)  # COO and friends come back as CSR
+        elif num_rows(X_pool) == 0:
+            check_pool(X_pool)  # the same "X_pool is empty" error
+        else:
+            checked = X_pool
         result = call_strategy(
-            self.query_strategy, self, X_pool, query_args, query_kwargs,
+            self.query_strategy, self, checked, query_args, query_kwargs,
             self._strategy_extras(),
         )
         idx, metrics = unpack_result(result)
-        query_idx = check_indices(idx, n_pool)
-        X_query = take_rows(X_pool, query_idx)
+        n_instances = query_kwargs.get("n_instances", query_args[0] if query_args else None)
+        query_idx = check_indices(
+            idx, num_rows(X_pool),
+            n_expected=n_instances if isinstance(n_instances, numbers.Integral) else None,
+        )
+        X_query = take_rows(X_pool, query_idx)  # in the caller's own container
         if return_metrics:
             if metrics is None:
                 warnings.warn(

@@ -1,311 +1,172 @@
-import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
+"""simulate_campaign and CampaignSettings: one loop that drives any learner."""
+
+import dataclasses
+import functools
 
 import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from skal.experiments import initial_split, load_results, read_run_file, run_experiment
+from skal.experiments import CampaignSettings, read_run_file, run_experiment, simulate_campaign
 from skal.experiments._records import TIMING_FIELDS
+from skal.learners import ActiveLearner, Committee
+from skal.strategies import vote_entropy
+
+SMALL = dict(n_initial=10, batch_size=10, budget=50)
 
 
-def least_confident(classifier, X_pool, n_instances=1, *, random_state=None):
-    """A tiny local strategy, so the harness is tested without skal.strategies."""
-    proba = classifier.predict_proba(X_pool)
-    scores = 1.0 - proba.max(axis=1)
-    rng = np.random.default_rng(random_state)
-    # Random tie-breaking makes the strategy's random_state matter.
-    order = np.lexsort((rng.random(len(scores)), -scores))[:n_instances]
-    return order, scores[order]
-
-
-def random_pick(classifier, X_pool, n_instances=1, *, random_state=None):
-    rng = np.random.default_rng(random_state)
-    idx = rng.choice(len(X_pool), size=n_instances, replace=False)
-    return idx, np.zeros(n_instances)
-
-
-def labeled_aware(classifier, X_pool, n_instances=1, *, random_state=None, X_labeled=None, y_labeled=None):
-    labeled_aware.seen.append(len(X_labeled))
+def first_rows(classifier, X_pool, n_instances=1, *, random_state=None):
     return np.arange(n_instances), np.ones(n_instances)
 
 
-labeled_aware.seen = []
+def last_rows(classifier, X_pool, n_instances=1):
+    # negative positions count from the end of the pool, as in the learners
+    return -np.arange(1, n_instances + 1)
 
 
-class Interrupt:
-    """Raises KeyboardInterrupt (a Ctrl-C) on the k-th call."""
+class StopAt:
+    """A strategy that raises KeyboardInterrupt (a Ctrl-C) on its k-th call."""
 
-    def __init__(self, k):
-        self.k, self.calls = k, 0
-        self.__name__ = "least_confident"
+    def __init__(self, k, strategy=first_rows):
+        self.k, self.calls, self.strategy = k, 0, strategy
+        self.__name__ = "stop_at"
 
     def __call__(self, classifier, X_pool, n_instances=1, *, random_state=None):
         self.calls += 1
         if self.calls == self.k:
             raise KeyboardInterrupt
-        return least_confident(classifier, X_pool, n_instances, random_state=random_state)
+        return self.strategy(classifier, X_pool, n_instances, random_state=random_state)
 
 
 def _strip(records):
     return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
 
 
-FOREST = RandomForestClassifier(n_estimators=8, max_depth=6)
-SETTINGS = {"n_initial": 10, "batch_size": 10, "budget": 70, "progress": False}
-
-
-def test_records_content_and_files(digits, tmp_path):
+def _campaign(digits, strategy, **kwargs):
     X, y = digits
-    res = run_experiment(FOREST, X, y, strategies=[least_confident, random_pick],
-                         seeds=[0, 1], output_dir=tmp_path, **{**SETTINGS, "budget": 40})
-    runs = res.runs()
-    assert set(runs) == {(s, k) for s in ("least_confident", "random_pick") for k in (0, 1)}
-    recs = runs[("least_confident", 0)]
-    assert [r["n_labels"] for r in recs] == [10, 20, 30, 40]
-    assert [r["round"] for r in recs] == list(range(4))
-    labeled = np.concatenate([r["queried"] for r in recs])
-    assert len(np.unique(labeled)) == 40
-    for r in recs:
-        assert 0 <= r["accuracy"] <= 1 and r["nll"] > 0
-        assert r["train_seconds"] >= 0 and r["query_seconds"] >= 0
-    assert recs[0]["scores"] is None and len(recs[1]["scores"]) == 10
-    # The balanced seed set, and the same seed set for every strategy of a seed.
-    assert np.bincount(y[recs[0]["queried"]]).tolist() == [1] * 10
-    assert runs[("random_pick", 0)][0]["queried"] == recs[0]["queried"]
-    assert runs[("least_confident", 1)][0]["queried"] != recs[0]["queried"]
-    files = sorted(p.name for p in (tmp_path / "runs").iterdir())
-    assert files == ["least_confident__seed0.jsonl", "least_confident__seed1.jsonl",
-                     "random_pick__seed0.jsonl", "random_pick__seed1.jsonl"]
-    header, rounds = read_run_file(tmp_path / "runs" / files[0])
-    assert header["settings"]["batch_size"] == 10 and len(rounds) == 4
-    assert _strip(load_results(tmp_path).records) == _strip(
-        sorted(res.records, key=lambda r: (r["strategy"], r["seed"], r["round"]))
-    )
-    assert json.loads((tmp_path / "experiment.json").read_text())["budget"] == 40
-
-
-def test_resume_after_keyboard_interrupt_matches_uninterrupted_run(digits, tmp_path):
-    X, y = digits
-    reference = run_experiment(FOREST, X, y, strategies=least_confident, seeds=3,
-                               output_dir=tmp_path / "ref", **SETTINGS)
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(FOREST, X, y, strategies={"least_confident": Interrupt(4)}, seeds=3,
-                       output_dir=tmp_path / "cut", **SETTINGS)
-    _, partial = read_run_file(tmp_path / "cut" / "runs" / "least_confident__seed3.jsonl")
-    assert [r["round"] for r in partial] == [0, 1, 2, 3]
-
-    calls = Interrupt(10**9)
-    resumed = run_experiment(FOREST, X, y, strategies={"least_confident": calls}, seeds=3,
-                             output_dir=tmp_path / "cut", **SETTINGS)
-    assert calls.calls == 3  # only the rounds that were missing
-    assert _strip(resumed.records) == _strip(reference.records)
-    _, on_disk = read_run_file(tmp_path / "cut" / "runs" / "least_confident__seed3.jsonl")
-    assert _strip(on_disk) == _strip(reference.records)
-
-    # A finished run resumes to nothing new.
-    again = Interrupt(1)
-    run_experiment(FOREST, X, y, strategies={"least_confident": again}, seeds=3,
-                   output_dir=tmp_path / "cut", **SETTINGS)
-    assert again.calls == 0
-
-
-def test_truncated_last_line_is_dropped_and_redone(digits, tmp_path):
-    X, y = digits
-    full = run_experiment(FOREST, X, y, strategies=random_pick, output_dir=tmp_path, **SETTINGS)
-    path = tmp_path / "runs" / "random_pick__seed0.jsonl"
-    lines = path.read_text().splitlines(keepends=True)
-    # Killed in the middle of writing round 5: half a line on disk.
-    path.write_text("".join(lines[:6]) + lines[6][: len(lines[6]) // 2])
-    resumed = run_experiment(FOREST, X, y, strategies=random_pick, output_dir=tmp_path, **SETTINGS)
-    assert _strip(resumed.records) == _strip(full.records)
-
-
-def test_changed_settings_refuse_to_mix(digits, tmp_path):
-    X, y = digits
-    run_experiment(LogisticRegression(max_iter=100), X, y, strategies=random_pick,
-                   output_dir=tmp_path, **{**SETTINGS, "budget": 30})
-    with pytest.raises(ValueError, match=r"batch_size: 10 -> 5.*--no-resume"):
-        run_experiment(LogisticRegression(max_iter=100), X, y, strategies=random_pick,
-                       output_dir=tmp_path, **{**SETTINGS, "budget": 30, "batch_size": 5})
-    with pytest.raises(ValueError, match=r"estimator: 'LogisticRegression\(\)' -> 'LogisticRegression\(C=2"):
-        run_experiment(LogisticRegression(max_iter=100, C=2.0), X, y, strategies=random_pick,
-                       output_dir=tmp_path, **{**SETTINGS, "budget": 30})
-    with pytest.raises(ValueError, match="data"):
-        run_experiment(LogisticRegression(max_iter=100), X, (y + 1) % 10, strategies=random_pick,
-                       output_dir=tmp_path, **{**SETTINGS, "budget": 30})
-    res = run_experiment(LogisticRegression(max_iter=100), X, y, strategies=random_pick, output_dir=tmp_path,
-                         resume=False, **{**SETTINGS, "budget": 30, "batch_size": 5})
-    assert [r["n_labels"] for r in res.records] == [10, 15, 20, 25, 30]
-
-
-_KILL_SCRIPT = textwrap.dedent(
-    """
-    import sys, time
-    import numpy as np
-    from sklearn.datasets import load_digits
-    from sklearn.ensemble import RandomForestClassifier
-    from skal.experiments import run_experiment
-
-    def slow_random(classifier, X_pool, n_instances=1, *, random_state=None):
-        if SLOW:
-            time.sleep(0.4)
-        rng = np.random.default_rng(random_state)
-        return rng.choice(len(X_pool), size=n_instances, replace=False), None
-
-    SLOW = sys.argv[2] == "slow"
-    X, y = load_digits(return_X_y=True)
-    run_experiment(RandomForestClassifier(n_estimators=5), X / 16, y, strategies=slow_random,
-                   n_initial=10, batch_size=10, budget=80, output_dir=sys.argv[1], progress=False)
-    """
-)
-
-
-def test_resume_after_process_killed(tmp_path):
-    script = tmp_path / "campaign.py"
-    script.write_text(_KILL_SCRIPT)
-    subprocess.run([sys.executable, str(script), str(tmp_path / "ref"), "fast"], check=True)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "cut"), "slow"])
-    log = tmp_path / "cut" / "runs" / "slow_random__seed0.jsonl"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if log.exists() and len(read_run_file(log)[1]) >= 3:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    n_before = len(read_run_file(log)[1])
-    assert 3 <= n_before < 8
-    subprocess.run([sys.executable, str(script), str(tmp_path / "cut"), "fast"], check=True)
-    assert _strip(read_run_file(log)[1]) == _strip(
-        read_run_file(tmp_path / "ref" / "runs" / "slow_random__seed0.jsonl")[1]
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(y))
+    pool, test = order[:1200], order[1200:]
+    initial = np.concatenate([pool[y[pool] == k][:1] for k in range(10)])
+    settings = kwargs.pop("settings", CampaignSettings(**SMALL))
+    return simulate_campaign(
+        kwargs.pop("estimator", LogisticRegression(max_iter=200)), strategy, X, y, X[test], y[test],
+        pool_idx=pool, initial_idx=initial, seed=0, settings=settings, **kwargs,
     )
 
 
-def test_parallel_runs_equal_sequential(digits, tmp_path):
-    X, y = digits
-    kw = dict(strategies=[least_confident, random_pick], seeds=[0, 1], **{**SETTINGS, "budget": 30})
-    seq = run_experiment(FOREST, X, y, **kw)
-    par = run_experiment(FOREST, X, y, n_jobs=2, output_dir=tmp_path, **kw)
-    assert _strip(par.records) == _strip(seq.records)
+# -- settings ------------------------------------------------------------------------
 
 
-def test_fixed_test_set_pool_subset_and_labeled_options(digits):
-    X, y = digits
-    labeled_aware.seen.clear()
-    res = run_experiment(LogisticRegression(max_iter=100), X[:1000], y[:1000], X_test=X[1000:],
-                         y_test=y[1000:], strategies=labeled_aware, pool_subset=50,
-                         balanced_initial=False, **{**SETTINGS, "budget": 40})
-    assert labeled_aware.seen == [10, 20, 30]
-    # With a pool subset, labeled_aware's "first 10 candidates" differ by round.
-    queried = [r["queried"] for r in res.records[1:]]
-    assert all(max(q) < 1000 for q in queried)
-    assert len({tuple(q) for q in queried}) == 3
-
-
-def test_factory_and_warm_start(digits):
-    X, y = digits
-    made = []
-
-    def factory(random_state=None):
-        made.append(random_state)
-        return LogisticRegression(max_iter=100, random_state=random_state)
-
-    run_experiment(factory, X, y, strategies=random_pick, **{**SETTINGS, "budget": 30})
-    assert len(made) == 3 and len(set(made)) == 3
-    res = run_experiment(LogisticRegression(max_iter=100), X, y, strategies=random_pick,
-                         warm_start=True, **{**SETTINGS, "budget": 30})
-    assert len(res.records) == 3
-    from sklearn.svm import SVC
-
-    with pytest.raises(ValueError, match="warm_start parameter"):
-        run_experiment(SVC(probability=True), X, y, strategies=random_pick, warm_start=True, **SETTINGS)
+def test_settings_are_frozen_and_serialisable():
+    settings = CampaignSettings(n_initial=20, batch_size=50, budget=300)
+    assert settings.n_rounds == 1 + 6  # the seed set, then 280 labels by 50 (the last takes 30)
+    assert settings.as_dict()["batch_size"] == 50
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.budget = 10
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        ({"budget": 5}, "below n_initial"),
-        ({"batch_size": 0}, "batch_size must be a positive integer"),
-        ({"budget": 5000}, "exceeds the pool size"),
-        ({"pool_subset": 3}, "pool_subset=3 must be an integer >= batch_size"),
-        ({"n_initial": 5}, "at least one label per class"),
-        ({"seeds": []}, "seeds is empty"),
-        ({"strategies": []}, "strategies is empty"),
-        ({"strategies": [random_pick, random_pick]}, "names must be unique"),
+        ({"n_initial": 0}, ValueError, "n_initial == 0, must be >= 1"),
+        ({"n_initial": True}, TypeError, "n_initial must be an instance of int, not bool"),
+        ({"batch_size": 2.5}, TypeError, "batch_size must be an instance of int, not float"),
+        ({"budget": 5}, ValueError, "must be at least n_initial=20"),
+        ({"pool_subset": 5}, ValueError, "pool_subset == 5, must be >= 10"),
+        ({"pool_subset": "all"}, TypeError, "pool_subset must be an instance of int"),
+        ({"balanced_initial": "yes"}, TypeError, "balanced_initial must be an instance of bool"),
+        ({"test_size": 0.0}, ValueError, "test_size == 0.0, must be > 0"),
+        ({"test_size": float("nan")}, ValueError, "test_size"),
     ],
 )
-def test_bad_parameters(digits, kwargs, match):
+def test_bad_settings_are_clear_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        CampaignSettings(**kwargs)
+
+
+def test_settings_must_be_the_settings_object(digits):
+    with pytest.raises(TypeError, match="settings must be a CampaignSettings"):
+        _campaign(digits, first_rows, settings={"budget": 30})
+
+
+# -- the loop ------------------------------------------------------------------------
+
+
+def test_round_zero_teaches_the_seed_set_and_later_rounds_the_queries(digits):
+    records = _campaign(digits, first_rows)
+    assert [r["n_labels"] for r in records] == [10, 20, 30, 40, 50]
+    assert records[0]["scores"] is None and records[1]["scores"] == [1.0] * 10
+    labeled = np.concatenate([r["queried"] for r in records])
+    assert len(np.unique(labeled)) == 50
+
+
+def test_negative_positions_from_a_strategy_mean_what_they_mean_in_the_learner(digits):
+    records = _campaign(digits, last_rows, settings=CampaignSettings(n_initial=10, batch_size=3, budget=13))
     X, y = digits
-    kw = {**SETTINGS, "strategies": random_pick, **kwargs}
-    with pytest.raises(ValueError, match=match):
-        run_experiment(LogisticRegression(), X, y, **kw)
+    pool = np.random.default_rng(0).permutation(len(y))[:1200]
+    initial = set(records[0]["queried"])
+    candidates = np.sort([i for i in pool if i not in initial])
+    assert records[1]["queried"] == candidates[[-1, -2, -3]].tolist()
 
 
-def test_nan_input_and_bad_strategy(digits):
+def test_a_committee_runs_through_a_learner_factory(digits):
+    def committee(estimator, query_strategy, random_state):
+        members = [
+            ActiveLearner(RandomForestClassifier(n_estimators=5, random_state=random_state + k))
+            for k in range(3)
+        ]
+        return Committee(members, query_strategy=query_strategy, random_state=random_state)
+
+    records = _campaign(digits, vote_entropy, learner=committee)
+    assert [r["n_labels"] for r in records] == [10, 20, 30, 40, 50]
+    # vote entropy of a 3-member committee: at most log 3, and the batch is disputed
+    scores = np.asarray(records[1]["scores"])
+    assert scores.max() <= np.log(3) + 1e-12 and scores.min() > 0
+    assert records[-1]["accuracy"] > 0.5
+
+
+class ForgetsItsFirstRows(ActiveLearner):
+    """Trains on the labeled set minus one row per round taught so far: history matters."""
+
+    history_dependent = True
+
+    def teach(self, X, y, **kwargs):
+        self.rounds = getattr(self, "rounds", 0) + 1
+        super().teach(X, y, **kwargs)
+
+    def get_training_set(self, X, y):
+        return X[self.rounds :], y[self.rounds :]
+
+
+@pytest.mark.parametrize(
+    "learner, warm_start",
+    [(ForgetsItsFirstRows, False), (None, True)],
+    ids=["history-dependent learner", "warm start"],
+)
+def test_resume_replays_rounds_when_training_depends_on_them(digits, tmp_path, learner, warm_start):
     X, y = digits
-    Xn = X.copy()
-    Xn[3, 3] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        run_experiment(LogisticRegression(), Xn, y, strategies=random_pick, **SETTINGS)
-
-    def duplicate(classifier, X_pool, n_instances=1, *, random_state=None):
-        return np.zeros(n_instances, dtype=int), None
-
-    with pytest.raises(ValueError, match="distinct positions"):
-        run_experiment(LogisticRegression(max_iter=100), X, y, strategies=duplicate, **SETTINGS)
-
-
-def test_a_bare_pair_of_indices_is_two_queries_not_idx_and_scores(digits, tmp_path):
-    # modAL's bug: ``idx, metrics = strategy(...)`` reads (3, 7) as index 3, score 7.
-    X, y = digits
-
-    def first_two(classifier, X_pool, n_instances=1, *, random_state=None):
-        return (0, 1)
-
-    results = run_experiment(
-        LogisticRegression(max_iter=200),
-        X,
-        y,
-        strategies={"first_two": first_two},
-        **{**SETTINGS, "batch_size": 2, "budget": SETTINGS["n_initial"] + 2, "output_dir": tmp_path},
-    )
-    recs = results.runs()[("first_two", 0)]
-    assert [r["n_labels"] for r in recs] == [10, 12]
-    assert len(recs[-1]["queried"]) == 2 and recs[-1]["scores"] is None
-
-
-def test_initial_split_unbalanced_and_errors():
-    y = np.repeat([0, 1], [3, 30])
-    idx = initial_split(y, np.arange(33), 8, balanced=False, random_state=0)
-    assert len(np.unique(idx)) == 8
-    with pytest.raises(ValueError, match="class 0 has only 3"):
-        initial_split(y, np.arange(33), 8, random_state=0)
-
-
-class SwallowsCtrlC(LogisticRegression):
-    """Like skorch's fit loop: catches KeyboardInterrupt and returns as if done."""
-
-    def fit(self, X, y):
-        try:
-            if len(y) == 30:
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(1)  # the signal is delivered during "training"
-        except KeyboardInterrupt:
-            pass
-        return super().fit(X, y)
-
-
-def test_ctrl_c_swallowed_by_the_model_still_stops_the_run(digits, tmp_path):
-    X, y = digits
+    estimator = LogisticRegression(max_iter=30, warm_start=warm_start)
+    kwargs = dict(learner=learner, warm_start=warm_start, output_dir=tmp_path / "cut", progress=False,
+                  n_initial=10, batch_size=10, budget=60)
+    reference = run_experiment(estimator, X, y, strategies={"s": first_rows}, **{**kwargs, "output_dir": None})
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(SwallowsCtrlC(max_iter=100), X, y, strategies=random_pick, output_dir=tmp_path, **SETTINGS)
-    _, rounds = read_run_file(tmp_path / "runs" / "random_pick__seed0.jsonl")
-    # The round whose training was interrupted (30 labels) is not recorded as done.
-    assert [r["n_labels"] for r in rounds] == [10, 20]
+        run_experiment(estimator, X, y, strategies={"s": StopAt(3)}, **kwargs)
+    _, partial = read_run_file(tmp_path / "cut" / "runs" / "s__seed0.jsonl")
+    assert len(partial) == 3
+    resumed = run_experiment(estimator, X, y, strategies={"s": StopAt(10**9)}, **kwargs)
+    assert _strip(resumed.records) == _strip(reference.records)
+
+
+def test_a_learner_factory_without_random_state_and_the_header_holds_the_settings(digits, tmp_path):
+    X, y = digits
+    learner = functools.partial(ActiveLearner, bootstrap_init=False)
+    run_experiment(LogisticRegression(max_iter=100), X, y, strategies=first_rows, learner=learner,
+                   output_dir=tmp_path, progress=False, **SMALL)
+    header, rounds = read_run_file(tmp_path / "runs" / "first_rows__seed0.jsonl")
+    assert len(rounds) == 5
+    settings = header["settings"]
+    assert {k: settings[k] for k in SMALL} == SMALL
+    assert settings["learner"] == "skal.learners._learner.ActiveLearner"
+    assert settings["warm_start"] is False and settings["pool_subset"] is None
