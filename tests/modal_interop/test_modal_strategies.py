@@ -224,3 +224,26 @@ def test_modal_batch_strategy_on_transformed_in_skal_learner(data):
     np.testing.assert_allclose(
         learner.transform_without_estimating(X_pool), modal_twin.transform_without_estimating(X_pool)
     )
+
+
+# -- the same numbers as modAL's own committee measures ----------------------------
+
+
+@pytest.mark.parametrize(
+    "skal_measure, modal_name",
+    [("max_disagreement", "KL_max_disagreement"), ("vote_entropy", "vote_entropy"),
+     ("consensus_entropy", "consensus_entropy")],
+)
+def test_committee_measures_equal_modals_on_a_modal_committee(data, skal_measure, modal_name):
+    """skal's max_disagreement is modAL's max-over-members KL (not the mean KL), and a
+    committee of forests gives one sample per member, as modAL's measures read it."""
+    import modAL.disagreement
+
+    from skal import measures
+    from skal.strategies import score_pool
+
+    X0, y0, X_pool, _ = data
+    committee = _forest_committee(X0, y0, None, ModalActiveLearner, ModalCommittee)
+    ours = score_pool(committee, X_pool, getattr(measures, skal_measure))
+    theirs = getattr(modAL.disagreement, modal_name)(committee, X_pool)
+    np.testing.assert_allclose(ours, theirs, atol=1e-12)
