@@ -1,6 +1,6 @@
 """Probabilistic estimators and the adapters that read samples/embeddings from any model."""
 
-from ._adapters import embed, get_classes, predict_proba_samples
+from ._adapters import embed, get_classes, input_features, predict_proba_samples
 from ._dpe import DeepEnsemble, DeepProbabilisticEnsemble
 from ._mc_dropout import MCDropoutClassifier
 from ._modules import (
@@ -24,5 +24,6 @@ __all__ = [
     "torchvision_backbone",
     "embed",
     "get_classes",
+    "input_features",
     "predict_proba_samples",
 ]

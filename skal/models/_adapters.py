@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-__all__ = ["predict_proba_samples", "embed", "get_classes", "align_columns"]
+__all__ = ["align_columns", "embed", "get_classes", "input_features", "predict_proba_samples"]
 
 
 def _is_committee(obj):
@@ -253,7 +253,54 @@ def embed(estimator, X):
         from ._embedding import skorch_embed
 
         return skorch_embed(estimator, X)
+    return _as_vectors(X)
+
+
+def _as_vectors(X):
+    """Rows as flat float vectors, keeping float32 (no copy of a float array)."""
     if hasattr(X, "toarray"):
         X = X.toarray()
-    X = np.asarray(X, dtype=float)
+    elif hasattr(X, "to_numpy"):
+        X = X.to_numpy()
+    X = np.asarray(X)
+    if X.dtype.kind != "f":
+        X = X.astype(np.float64)
     return X.reshape(len(X), -1)
+
+
+def input_features(estimator, X):
+    """``X`` as the final estimator receives it, as flat vectors.
+
+    The input features, independent of what a model has learned: through a
+    Pipeline's leading steps (learners and committees unwrapped), flattened
+    to one row per sample (images become pixel vectors).
+
+    Parameters
+    ----------
+    estimator : object
+        A classifier, Pipeline, learner or committee.
+    X : array-like of shape (n_samples, ...)
+
+    Returns
+    -------
+    features : ndarray of shape (n_samples, d)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skal.models import input_features
+    >>> X = np.array([[0., 1.], [2., 3.]])
+    >>> input_features(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, [0, 1]), X)
+    array([[-1., -1.],
+           [ 1.,  1.]])
+    """
+    if _is_committee(estimator):
+        return input_features(estimator.learner_list[0], X)
+    if _is_learner(estimator):
+        return input_features(estimator.estimator, X)
+    if isinstance(estimator, Pipeline):
+        X = _leading_transform(estimator, X)
+    return _as_vectors(X)

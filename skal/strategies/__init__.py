@@ -13,12 +13,17 @@ distinct pool positions, best first, and ``scores`` their acquisition
 scores (modAL 0.4.2.1 unpacks exactly that pair).
 
 Families (one module each): uncertainty sampling on the mean prediction
-(``_uncertainty.py``: least confident, margin, entropy); disagreement of the
-predictive samples (``_disagreement.py``: vote entropy, consensus entropy,
-max disagreement, BALD, variation ratios, mean STD); batch-aware BatchBALD
-(``_batch_bald.py``); random sampling (``_random.py``). The building blocks
-of a strategy of your own are public: :func:`query_by_measure`,
-:func:`score_pool` and :func:`top_n`.
+(``_uncertainty.py``: least confident, margin, entropy, and their power
+variants); disagreement of the predictive samples (``_disagreement.py``:
+vote entropy, consensus entropy, max disagreement, BALD, PowerBALD,
+variation ratios, mean STD); batch-aware BatchBALD (``_batch_bald.py``);
+diversity (``_diversity.py``: core-set, TypiClust); hybrids of uncertainty
+and diversity (``_hybrid.py``: BADGE, cluster-margin, suggestive
+annotation, information density, CAL); expected model change
+(``_model_change.py``: EGL, EMOC); random sampling (``_random.py``). The
+building blocks of a strategy of your own are public:
+:func:`query_by_measure`, :func:`score_pool`, :func:`top_n` and
+:func:`power_sample`.
 
 Strategies can be named by string, for command lines and grid searches:
 
@@ -27,18 +32,22 @@ Strategies can be named by string, for command lines and grid searches:
 'bald'
 """
 
-from ._base import query_by_measure, score_pool, top_n
+from ._base import power_sample, query_by_measure, score_pool, top_n
 from ._batch_bald import batch_bald
 from ._disagreement import (
     bald,
     consensus_entropy,
     max_disagreement,
     mean_std,
+    power_bald,
     var_ratios,
     vote_entropy,
 )
+from ._diversity import coreset, typiclust
+from ._hybrid import badge, cal, cluster_margin, information_density, suggestive_annotation
+from ._model_change import egl, emoc
 from ._random import random_sampling
-from ._uncertainty import entropy, least_confident, margin
+from ._uncertainty import entropy, least_confident, margin, power_entropy, power_margin
 
 #: modAL's name for least-confidence sampling.
 uncertainty_sampling = least_confident
@@ -63,6 +72,19 @@ STRATEGIES = {
     "mean_std": mean_std,
     "batch_bald": batch_bald,
     "batchbald": batch_bald,
+    "power_bald": power_bald,
+    "power_entropy": power_entropy,
+    "power_margin": power_margin,
+    "coreset": coreset,
+    "core_set": coreset,
+    "typiclust": typiclust,
+    "badge": badge,
+    "cluster_margin": cluster_margin,
+    "suggestive_annotation": suggestive_annotation,
+    "information_density": information_density,
+    "cal": cal,
+    "egl": egl,
+    "emoc": emoc,
 }
 
 
@@ -105,19 +127,32 @@ def get_strategy(name):
 
 __all__ = [
     "STRATEGIES",
+    "badge",
     "bald",
     "batch_bald",
+    "cal",
+    "cluster_margin",
     "consensus_entropy",
+    "coreset",
+    "egl",
+    "emoc",
     "entropy",
     "get_strategy",
+    "information_density",
     "least_confident",
     "margin",
     "max_disagreement",
     "mean_std",
+    "power_bald",
+    "power_entropy",
+    "power_margin",
+    "power_sample",
     "query_by_measure",
     "random_sampling",
     "score_pool",
+    "suggestive_annotation",
     "top_n",
+    "typiclust",
     "uncertainty_sampling",
     "var_ratios",
     "vote_entropy",

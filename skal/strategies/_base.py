@@ -15,7 +15,16 @@ from sklearn.utils import check_random_state
 from .._containers import num_rows, take_rows
 from .._validation import check_n_instances, check_pool, check_scalar
 
-__all__ = ["check_chunk_size", "iter_proba_samples", "query_by_measure", "score_pool", "top_n"]
+__all__ = [
+    "check_chunk_size",
+    "iter_proba_samples",
+    "labeled_set",
+    "pool_outputs",
+    "power_sample",
+    "query_by_measure",
+    "score_pool",
+    "top_n",
+]
 
 #: Bytes one chunk of predictive samples ``(S, chunk, K)`` may take when
 #: ``chunk_size=None``.
@@ -138,6 +147,125 @@ def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=N
     return scores
 
 
+def labeled_set(classifier, X_labeled=None, *, required_by=None):
+    """The labeled set a strategy works from: ``X_labeled``, else the learner's ``X_training``.
+
+    skal's learners pass ``X_labeled`` to strategies that name it; modAL's
+    pass nothing, but hand the strategy the learner, whose ``X_training``
+    is the same set. Returns None when there is none, or raises when the
+    strategy ``required_by`` cannot work without it.
+    """
+    if X_labeled is None:
+        X_labeled = getattr(classifier, "X_training", None)
+    if X_labeled is not None and num_rows(X_labeled, name="X_labeled") > 0:
+        return X_labeled
+    if required_by is not None:
+        raise ValueError(
+            f"{required_by} needs the labeled set: pass X_labeled=..., or query through a "
+            "skal or modAL learner, which provides it."
+        )
+    return None
+
+
+#: Rows embedded at once by :func:`pool_outputs` when ``chunk_size=None``.
+_EMBED_ROWS = 4096
+
+
+def pool_outputs(classifier, X, *, proba=False, embedding=False, chunk_size=None, predict_params=None):
+    """The mean class probabilities and/or embeddings of every row, chunk by chunk.
+
+    Parameters
+    ----------
+    classifier : object
+        Anything :func:`skal.models.predict_proba_samples` (for ``proba``)
+        and :func:`skal.models.embed` (for ``embedding``) accept.
+    X : array-like, DataFrame, sparse matrix, tensor or list
+    proba : bool, default=False
+        Compute ``p̄ = mean_s p_s``, shape (n, K).
+    embedding : bool, default=False
+        Compute ``φ(x)``, shape (n, d).
+    chunk_size : int or None, default=None
+        Rows predicted at once (4096 when None).
+    predict_params : dict or None, default=None
+        Passed to ``predict_proba_samples``.
+
+    Returns
+    -------
+    outputs : tuple of ndarray, float32
+        ``p̄`` and/or ``φ``, in that order, as requested.
+    """
+    from ..models import embed, predict_proba_samples
+
+    n = num_rows(X)
+    size = chunk_size or _EMBED_ROWS
+    probas, features = [], []
+    for start in range(0, n, size):
+        rows = take_rows(X, start, min(start + size, n))
+        if proba:
+            P = np.asarray(predict_proba_samples(classifier, rows, **(predict_params or {})))
+            if P.ndim != 3 or not np.isfinite(P).all():
+                raise _non_finite(classifier)
+            probas.append(P.mean(axis=0, dtype=np.float64).astype(np.float32))
+        if embedding:
+            phi = np.asarray(embed(classifier, rows))
+            features.append(phi.reshape(len(phi), -1).astype(np.float32, copy=False))
+    out = []
+    if proba:
+        out.append(np.concatenate(probas))
+    if embedding:
+        phi = np.concatenate(features)
+        if not np.isfinite(phi).all():
+            raise ValueError(
+                f"{type(classifier).__name__} returned non-finite embeddings; check the "
+                "model (diverged training?) and the pool's scale."
+            )
+        out.append(phi)
+    return tuple(out)
+
+
+def power_sample(scores, n, power, random_state):
+    """Draw ``n`` distinct positions with probability proportional to ``scores ** power``.
+
+    Stochastic batch acquisition (Kirsch et al. 2023): instead of the top
+    ``n`` scores, which in a batch pile onto near-copies, a batch is drawn
+    without replacement, each position weighted by its score raised to
+    ``power`` (Gumbel-top-k: ``power · log s + Gumbel`` keys, top ``n``).
+    As ``power`` grows the draw tends to :func:`top_n`. Scores must be
+    non-negative; zeros are drawn only when fewer than ``n`` are positive.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_pool,)
+    n : int
+    power : float
+        The exponent γ > 0; 1 is Kirsch et al.'s default for BALD.
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    idx : ndarray of shape (n,), intp
+        Positions in the order drawn.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.strategies import power_sample
+    >>> power_sample(np.array([0.0, 1.0, 3.0]), 2, 1e6, 0)  # a huge power: the top 2
+    array([2, 1])
+    """
+    rng = check_random_state(random_state)
+    scores = np.asarray(scores, dtype=np.float64)
+    if (scores < 0).any():
+        raise ValueError(
+            "power sampling needs non-negative scores; shift the measure (margin sampling "
+            "uses 1 - (p1 - p2)) or use top_n."
+        )
+    with np.errstate(divide="ignore"):
+        keys = power * np.log(scores)
+    keys += rng.gumbel(size=len(scores))
+    return top_n(keys, n, rng)
+
+
 def top_n(scores, n, random_state):
     """Positions of the ``n`` highest scores, best first, ties broken at random.
 
@@ -191,6 +319,7 @@ def query_by_measure(
     random_state=None,
     chunk_size=None,
     predict_params=None,
+    power=None,
 ):
     """Validate the query, score the pool with ``measure``, return the top ``n_instances``.
 
@@ -211,11 +340,16 @@ def query_by_measure(
     chunk_size : int or None, default=None
     predict_params : dict or None, default=None
         Passed to ``predict_proba_samples``.
+    power : float or None, default=None
+        ``None`` takes the top ``n_instances``; a number γ > 0 draws them
+        with probability proportional to ``score ** γ`` instead
+        (:func:`power_sample`; the measure must be non-negative).
 
     Returns
     -------
     query_idx : ndarray of shape (n_instances,)
-        Distinct positions in ``X_pool``, best first.
+        Distinct positions in ``X_pool``, best first (in the order drawn
+        with ``power``).
     scores : ndarray of shape (n_instances,)
         Their scores.
 
@@ -241,9 +375,15 @@ def query_by_measure(
     X_pool = check_pool(X_pool)
     n_instances = check_n_instances(n_instances, num_rows(X_pool))
     chunk_size = check_chunk_size(chunk_size)
+    power = check_scalar(
+        power, "power", numbers.Real, min_val=0, include_boundaries="neither", allow_none=True
+    )
     rng = check_random_state(random_state)
     scores = score_pool(
         classifier, X_pool, measure, chunk_size=chunk_size, predict_params=predict_params
     )
-    idx = top_n(scores, n_instances, rng)
+    if power is None:
+        idx = top_n(scores, n_instances, rng)
+    else:
+        idx = power_sample(scores, n_instances, power, rng)
     return idx, scores[idx]

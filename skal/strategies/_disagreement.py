@@ -18,6 +18,7 @@ __all__ = [
     "consensus_entropy",
     "max_disagreement",
     "mean_std",
+    "power_bald",
     "var_ratios",
     "vote_entropy",
 ]
@@ -205,5 +206,39 @@ def mean_std(
     """
     return query_by_measure(
         classifier, X_pool, n_instances, measures.mean_std,
+        random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+    )
+
+
+@fill_doc
+def power_bald(
+    classifier, X_pool, n_instances=1, *, power=1.0, random_state=None, chunk_size=None,
+    **predict_params,
+):
+    """PowerBALD: a batch drawn with probability ∝ ``BALD ** power`` (Kirsch et al. 2023).
+
+    Stochastic batch acquisition: top-b BALD fills a batch with near-copies,
+    and BatchBALD's joint information saturates at ``log S`` for an
+    ensemble of S members (after 3 or 4 picks for S = 8); drawing the batch
+    in proportion to BALD keeps it informative and diverse at the cost of
+    one BALD pass.
+
+    Parameters
+    ----------
+    {power_parameters}
+
+    Returns
+    -------
+    {query_idx}
+        In the order drawn.
+    scores : ndarray of shape (n_instances,)
+        BALD scores of the picks (nats).
+
+    {power_reference}
+
+    {measure_example}
+    """
+    return query_by_measure(
+        classifier, X_pool, n_instances, measures.bald, power=power,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
     )

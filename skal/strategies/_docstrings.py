@@ -59,6 +59,28 @@ random_state : int, RandomState instance or None, default=None
             _PREDICT_PARAMS,
         ]
     ),
+    # Parameters of a measure strategy that draws its batch (power sampling).
+    "power_parameters": "\n".join(
+        [
+            _CLASSIFIER,
+            _X_POOL,
+            _N_INSTANCES,
+            """\
+power : float, default=1.0
+    The exponent γ > 0 of ``score ** γ``: 1 (Kirsch et al.'s choice for
+    BALD) spreads the batch, larger values approach top-n.
+random_state : int, RandomState instance or None, default=None
+    Drives the draw.""",
+            _CHUNK_SIZE,
+            _PREDICT_PARAMS,
+        ]
+    ),
+    "power_reference": """\
+References
+----------
+A. Kirsch, S. Farquhar, P. Atighehchian, A. Jesson, F. Branchaud-Charron,
+Y. Gal. Stochastic Batch Acquisition: A Simple Baseline for Deep Active
+Learning. TMLR 2023.""",
     "query_idx": """\
 query_idx : ndarray of shape (n_instances,)
     Distinct positions in ``X_pool``, best first.""",

@@ -9,7 +9,7 @@ from .. import measures
 from ._base import query_by_measure
 from ._docstrings import fill_doc
 
-__all__ = ["entropy", "least_confident", "margin"]
+__all__ = ["entropy", "least_confident", "margin", "power_entropy", "power_margin"]
 
 
 @fill_doc
@@ -99,5 +99,74 @@ def entropy(
     """
     return query_by_measure(
         classifier, X_pool, n_instances, measures.entropy,
+        random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+    )
+
+
+@fill_doc
+def power_entropy(
+    classifier, X_pool, n_instances=1, *, power=1.0, random_state=None, chunk_size=None,
+    **predict_params,
+):
+    """Stochastic entropy sampling: a batch drawn with probability ∝ ``H(p̄) ** power``.
+
+    Top-b entropy spends a batch on near-copies of the most confusing
+    point; drawing the batch in proportion to the scores keeps it on
+    uncertain points but spreads it (Kirsch et al. 2023), at the cost of
+    one top-b.
+
+    Parameters
+    ----------
+    {power_parameters}
+
+    Returns
+    -------
+    {query_idx}
+        In the order drawn.
+    scores : ndarray of shape (n_instances,)
+        Predictive entropies of the picks.
+
+    {power_reference}
+
+    {measure_example}
+    """
+    return query_by_measure(
+        classifier, X_pool, n_instances, measures.entropy, power=power,
+        random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+    )
+
+
+def _one_minus_margin(proba_samples):
+    """``1 - (p̄₁ - p̄₂)`` in [0, 1]: the margin as a non-negative uncertainty."""
+    return 1 + measures.margin(proba_samples)
+
+
+@fill_doc
+def power_margin(
+    classifier, X_pool, n_instances=1, *, power=1.0, random_state=None, chunk_size=None,
+    **predict_params,
+):
+    """Stochastic margin sampling: a batch drawn with probability ∝ ``(1 - (p̄₁ - p̄₂)) ** power``.
+
+    The margin made non-negative, then drawn as :func:`power_entropy` draws
+    entropies (Kirsch et al. 2023).
+
+    Parameters
+    ----------
+    {power_parameters}
+
+    Returns
+    -------
+    {query_idx}
+        In the order drawn.
+    scores : ndarray of shape (n_instances,)
+        ``1 - (p̄₁ - p̄₂)`` of the picks.
+
+    {power_reference}
+
+    {measure_example}
+    """
+    return query_by_measure(
+        classifier, X_pool, n_instances, _one_minus_margin, power=power,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
     )

@@ -1,5 +1,7 @@
 """The shared template: every registered strategy passes every check here."""
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,26 @@ UNIQUE = {}
 for _name, _fn in STRATEGIES.items():
     UNIQUE.setdefault(_fn, _name)
 NAMES = sorted(UNIQUE.values())
+# strategies that forward **predict_params to predict_proba_samples
+PREDICTING = [
+    n for n in NAMES
+    if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(STRATEGIES[n]).parameters.values())
+    and n != "random"
+]
+X_LABELED = {}
+
+
+@pytest.fixture(autouse=True)
+def _labeled_set(digits_split):
+    X_LABELED["X"] = digits_split[0]
+
+
+def query(name, *args, **kwargs):
+    """Call a strategy as skal's learners do: the labeled set to those that name it."""
+    strategy = STRATEGIES[name]
+    if "X_labeled" in inspect.signature(strategy).parameters:
+        kwargs.setdefault("X_labeled", X_LABELED["X"])
+    return strategy(*args, **kwargs)
 
 # measure each score-based strategy must reproduce
 MEASURE_OF = {
@@ -29,8 +51,16 @@ MEASURE_OF = {
 }
 
 
+# strategies that rank or draw by something other than one measure of the samples
+OTHERS = {
+    "random", "batch_bald", "power_bald", "power_entropy", "power_margin", "coreset",
+    "typiclust", "badge", "cluster_margin", "suggestive_annotation", "information_density",
+    "cal", "egl", "emoc",
+}
+
+
 def test_every_strategy_is_covered():
-    assert set(NAMES) == set(MEASURE_OF) | {"random", "batch_bald"}
+    assert set(NAMES) == set(MEASURE_OF) | OTHERS
 
 
 def check_result(result, n_pool, n):
@@ -47,16 +77,15 @@ def check_result(result, n_pool, n):
 @pytest.mark.parametrize("model", ["forest", "logreg", "pipeline", "learner", "committee"])
 def test_returns_distinct_valid_indices(name, model, fitted_models, digits_split):
     _, _, X_pool = digits_split
-    result = STRATEGIES[name](fitted_models[model], X_pool, n_instances=4, random_state=0)
+    result = query(name, fitted_models[model], X_pool, n_instances=4, random_state=0)
     check_result(result, len(X_pool), 4)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_same_random_state_same_queries(name, fitted_models, digits_split):
     _, _, X_pool = digits_split
-    strategy = STRATEGIES[name]
-    a = strategy(fitted_models["forest"], X_pool, n_instances=5, random_state=3)
-    b = strategy(fitted_models["forest"], X_pool, n_instances=5, random_state=3)
+    a = query(name, fitted_models["forest"], X_pool, n_instances=5, random_state=3)
+    b = query(name, fitted_models["forest"], X_pool, n_instances=5, random_state=3)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
 
@@ -64,10 +93,11 @@ def test_same_random_state_same_queries(name, fitted_models, digits_split):
 @pytest.mark.parametrize("name", NAMES)
 def test_ties_are_broken_by_random_state(name, digits_split):
     X_l, y_l, X_pool = digits_split
-    # a constant model: every pool row ties with every other
+    # a constant model on a pool of copies of one row: every row ties with every other
     dummy = DummyClassifier(strategy="prior").fit(X_l, y_l)
+    copies = np.repeat(X_pool[:1], 40, axis=0)
     picks = {
-        tuple(STRATEGIES[name](dummy, X_pool, n_instances=3, random_state=seed)[0])
+        tuple(query(name, dummy, copies, n_instances=3, random_state=seed)[0])
         for seed in range(5)
     }
     assert len(picks) > 1
@@ -79,21 +109,21 @@ def test_bad_n_instances_is_a_clear_error(name, bad, fitted_models, digits_split
     _, _, X_pool = digits_split
     n = len(X_pool) + 1 if bad == "too_many" else bad
     with pytest.raises(ValueError, match="n_instances"):
-        STRATEGIES[name](fitted_models["forest"], X_pool, n_instances=n)
+        query(name, fitted_models["forest"], X_pool, n_instances=n)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_non_integer_n_instances_is_a_type_error(name, fitted_models, digits_split):
     _, _, X_pool = digits_split
     with pytest.raises(TypeError, match="n_instances must be an instance of int"):
-        STRATEGIES[name](fitted_models["forest"], X_pool, n_instances=2.5)
+        query(name, fitted_models["forest"], X_pool, n_instances=2.5)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_empty_pool_is_a_clear_error(name, fitted_models, digits_split):
     _, _, X_pool = digits_split
     with pytest.raises(ValueError, match="X_pool is empty"):
-        STRATEGIES[name](fitted_models["forest"], X_pool[:0])
+        query(name, fitted_models["forest"], X_pool[:0])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -102,9 +132,9 @@ def test_nan_in_pool_is_a_clear_error(name, fitted_models, digits_split):
     X_bad = X_pool.copy()
     X_bad[3, 5] = np.nan
     with pytest.raises(ValueError, match="X_pool contains NaN or infinity"):
-        STRATEGIES[name](fitted_models["forest"], X_bad)
+        query(name, fitted_models["forest"], X_bad)
     with pytest.raises(ValueError, match="X_pool contains NaN or infinity"):
-        STRATEGIES[name](fitted_models["forest"], pd.DataFrame(X_bad))
+        query(name, fitted_models["forest"], pd.DataFrame(X_bad))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -115,9 +145,9 @@ def test_dataframe_pool(name, fitted_models, digits_split):
     # a shuffled, non-default index: chunks must be taken by position
     df = pd.DataFrame(X_pool, columns=columns, index=np.arange(len(X_pool))[::-1] * 7)
     before = df.copy()
-    idx, scores = STRATEGIES[name](model, df, n_instances=4, random_state=0, chunk_size=64)
+    idx, scores = query(name, model, df, n_instances=4, random_state=0, chunk_size=64)
     check_result((idx, scores), len(df), 4)
-    expected, _ = STRATEGIES[name](fitted_models["logreg"], X_pool, n_instances=4, random_state=0, chunk_size=64)
+    expected, _ = query(name, fitted_models["logreg"], X_pool, n_instances=4, random_state=0, chunk_size=64)
     np.testing.assert_array_equal(idx, expected)
     pd.testing.assert_frame_equal(df, before)
 
@@ -127,7 +157,7 @@ def test_sparse_pool_with_sklearn_model(name, fitted_models, digits_split):
     _, _, X_pool = digits_split
     model = fitted_models["logreg_sparse"]
     pool = sparse.coo_matrix(X_pool)  # not row-sliceable: converted internally
-    idx, scores = STRATEGIES[name](model, pool, n_instances=3, random_state=0, chunk_size=100)
+    idx, scores = query(name, model, pool, n_instances=3, random_state=0, chunk_size=100)
     check_result((idx, scores), X_pool.shape[0], 3)
     assert pool.format == "coo"
 
@@ -136,8 +166,8 @@ def test_sparse_pool_with_sklearn_model(name, fitted_models, digits_split):
 def test_list_pool(name, fitted_models, digits_split):
     _, _, X_pool = digits_split
     rows = list(X_pool)
-    idx, _ = STRATEGIES[name](fitted_models["logreg"], rows, n_instances=3, random_state=0)
-    expected, _ = STRATEGIES[name](fitted_models["logreg"], X_pool, n_instances=3, random_state=0)
+    idx, _ = query(name, fitted_models["logreg"], rows, n_instances=3, random_state=0)
+    expected, _ = query(name, fitted_models["logreg"], X_pool, n_instances=3, random_state=0)
     np.testing.assert_array_equal(idx, expected)
 
 
@@ -145,7 +175,7 @@ def test_list_pool(name, fitted_models, digits_split):
 def test_callers_arrays_unchanged(name, fitted_models, digits_split):
     _, _, X_pool = digits_split
     before = X_pool.copy()
-    STRATEGIES[name](fitted_models["pipeline"], X_pool, n_instances=3, random_state=0)
+    query(name, fitted_models["pipeline"], X_pool, n_instances=3, random_state=0)
     np.testing.assert_array_equal(X_pool, before)
 
 
@@ -153,8 +183,8 @@ def test_callers_arrays_unchanged(name, fitted_models, digits_split):
 def test_chunk_size_does_not_change_the_choice(name, fitted_models, digits_split):
     _, _, X_pool = digits_split
     model = fitted_models["forest"]
-    a = STRATEGIES[name](model, X_pool, n_instances=4, random_state=1)
-    b = STRATEGIES[name](model, X_pool, n_instances=4, random_state=1, chunk_size=37)
+    a = query(name, model, X_pool, n_instances=4, random_state=1)
+    b = query(name, model, X_pool, n_instances=4, random_state=1, chunk_size=37)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_allclose(a[1], b[1])
 
@@ -165,7 +195,7 @@ def test_selects_the_highest_scores(name, fitted_models, digits_split):
 
     _, _, X_pool = digits_split
     model = fitted_models["forest"]
-    idx, scores = STRATEGIES[name](model, X_pool, n_instances=6, random_state=0)
+    idx, scores = query(name, model, X_pool, n_instances=6, random_state=0)
     full = MEASURE_OF[name](predict_proba_samples(model, X_pool))
     np.testing.assert_allclose(scores, full[idx])
     assert (np.diff(scores) <= 0).all()  # best first
@@ -177,7 +207,7 @@ def test_selects_the_highest_scores(name, fitted_models, digits_split):
 def test_whole_pool_can_be_queried(name, fitted_models, digits_split):
     _, _, X_pool = digits_split
     small = X_pool[:7]
-    idx, _ = STRATEGIES[name](fitted_models["forest"], small, n_instances=7, random_state=0)
+    idx, _ = query(name, fitted_models["forest"], small, n_instances=7, random_state=0)
     assert sorted(idx.tolist()) == list(range(7))
 
 
@@ -195,10 +225,12 @@ class RecordingModel:
         return rng.dirichlet(np.ones(3), size=(n_samples, len(X)))
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "random"])
+@pytest.mark.parametrize("name", PREDICTING)
 def test_predict_params_reach_predict_proba_samples(name):
     model = RecordingModel()
-    idx, _ = STRATEGIES[name](model, np.zeros((50, 2)), n_instances=2, random_state=0, n_samples=6)
+    pool = np.random.default_rng(0).random((50, 2))
+    X_LABELED["X"] = pool[:5]
+    idx, _ = query(name, model, pool, n_instances=2, random_state=0, n_samples=6)
     assert model.calls and set(model.calls) == {6}
     assert len(set(idx.tolist())) == 2
 

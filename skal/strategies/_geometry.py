@@ -1,0 +1,280 @@
+"""Greedy geometry on embeddings, without an n x n matrix.
+
+Diversity strategies choose points far from each other in an embedding:
+k-center greedy (core-set) takes the point farthest from everything chosen,
+k-means++ seeding (BADGE) samples points with probability proportional to
+their squared distance to it. Written naively, each of the b steps updates
+the distance of all n points to their nearest centre: ``O(n·b·d)`` time,
+memory-bound. Two things make it fast here:
+
+* **Factored points.** A point may be an outer product
+  ``g = v_1 ⊗ v_2 ⊗ ...`` (BADGE's gradient embedding is
+  ``(p̄ - e_ŷ) ⊗ [φ(x), 1]``); inner products factor,
+  ``<g, h> = Π_f <v_f, w_f>``, so distances cost ``O(Σ d_f)`` instead of
+  ``O(Π d_f)``, and the ``(n, K·d)`` embedding is never built.
+* **Lazy distances.** A point's distance to its nearest centre only
+  shrinks as centres are added, so a value computed earlier is an upper
+  bound. k-center greedy examines points in decreasing order of their
+  bounds and brings only those up to date, until the best exact distance
+  beats every remaining bound (Minoux's lazy greedy); k-means++ draws from
+  the bounds and accepts a draw with probability ``exact / bound``
+  (rejection sampling, exact in distribution). In high dimension a new
+  centre rarely moves most points' nearest distance, and a step touches a
+  handful of points instead of all n. The choices are the ones the full
+  computation makes (up to float32 rounding and ties).
+
+The arithmetic is torch (float32), on the device the factors live on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+__all__ = ["FactoredPoints", "greedy_centers"]
+
+#: Bytes of the (rows, centres) block when assigning points to initial centres.
+_BLOCK_BYTES = 64 * 2**20
+
+
+class FactoredPoints:
+    """Points ``g_i = F_1[i] ⊗ F_2[i] ⊗ ...`` given by their factors.
+
+    Parameters
+    ----------
+    factors : sequence of array-like of shape (n, d_f)
+        One factor: plain vectors. Converted to float32 torch tensors
+        (without a copy when already float32 on CPU).
+    device : torch device, default=None
+        Where the arithmetic runs (default: where the first factor is).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.strategies._geometry import FactoredPoints
+    >>> a, b = np.array([[1.0, 0.0]]), np.array([[3.0, 4.0]])
+    >>> float(FactoredPoints([a, b]).sq_norms[0])  # |a|² |b|²
+    25.0
+    """
+
+    def __init__(self, factors, device=None):
+        factors = [torch.as_tensor(f) for f in factors]
+        if not factors or any(f.ndim != 2 for f in factors):
+            raise ValueError("factors must be one or more 2-d arrays (n, d_f).")
+        n = factors[0].shape[0]
+        if any(f.shape[0] != n for f in factors):
+            raise ValueError("every factor must have the same number of rows.")
+        device = factors[0].device if device is None else torch.device(device)
+        self.factors = [f.to(device=device, dtype=torch.float32) for f in factors]
+        self.sq_norms = _prod(f.square().sum(1) for f in self.factors)
+        self.n = n
+        self.device = device
+
+    def row(self, i):
+        """The factors of point ``i``, as vectors."""
+        return [f[i] for f in self.factors]
+
+    def dots(self, vectors, rows=None):
+        """Inner products of the points (or of ``rows``, a bool mask) with one point."""
+        if rows is None:
+            return _prod(f @ v for f, v in zip(self.factors, vectors))
+        return _prod(f[rows] @ v for f, v in zip(self.factors, vectors))
+
+
+
+def _prod(terms):
+    out = None
+    for t in terms:
+        out = t if out is None else out * t
+    return out
+
+
+class _Centres:
+    """The chosen centres, as stacked factors with their squared norms (capacity preallocated)."""
+
+    def __init__(self, points, capacity):
+        self.factors = [torch.empty((capacity, f.shape[1]), device=points.device) for f in points.factors]
+        self.sq_norms = torch.empty(capacity, device=points.device)
+        self.size = 0
+
+    def __len__(self):
+        return self.size
+
+    def add(self, factors):
+        factors = [torch.as_tensor(f, dtype=torch.float32, device=self.sq_norms.device) for f in factors]
+        factors = [f if f.ndim == 2 else f[None] for f in factors]
+        k = factors[0].shape[0]
+        for c, f in zip(self.factors, factors):
+            c[self.size : self.size + k] = f
+        self.sq_norms[self.size : self.size + k] = _prod(f.square().sum(1) for f in factors)
+        self.size += k
+
+
+class _LazyDistances:
+    """Squared distance of every point to its nearest centre, brought up to date on demand.
+
+    ``bound[i]`` is exact for the first ``seen[i]`` centres, hence an upper
+    bound of the distance to all of them. Chosen points carry ``-1``.
+    """
+
+    def __init__(self, points, centres):
+        self.points, self.centres = points, centres
+        self.bound = torch.full((points.n,), float("inf"), device=points.device)
+        self.seen = torch.zeros(points.n, dtype=torch.long, device=points.device)
+
+    def refresh(self, rows=None):
+        """Bring ``rows`` (an index tensor; all points when None) up to date, in blocks."""
+        total = len(self.centres)
+        if rows is None:
+            rows = torch.arange(self.points.n, device=self.bound.device)
+        rows = rows[(self.seen[rows] < total) & (self.bound[rows] >= 0)]
+        if not len(rows):
+            return
+        first = int(self.seen[rows].min())
+        m = total - first
+        block = max(1, _BLOCK_BYTES // (4 * m))
+        others = [f[first:total] for f in self.centres.factors]
+        for start in range(0, len(rows), block):
+            idx = rows[start : start + block]
+            dots = _prod(f[idx] @ o.T for f, o in zip(self.points.factors, others))
+            dist = self.points.sq_norms[idx, None] + self.centres.sq_norms[None, first:total] - 2 * dots
+            best = dist.clamp_min_(0).min(dim=1).values
+            self.bound[idx] = torch.minimum(self.bound[idx], best)
+        self.seen[rows] = total
+
+    def choose(self, u):
+        self.bound[u] = -1.0  # never farthest, never sampled, never refreshed
+
+
+def greedy_centers(points, n_select, *, rule="farthest", anchors=None, first="random",
+                   weights=None, random_state=None, progress=None):
+    """Choose ``n_select`` points greedily: k-center (``"farthest"``) or k-means++ (``"d2"``).
+
+    Parameters
+    ----------
+    points : FactoredPoints
+        The candidates.
+    n_select : int
+        How many to choose (``<= points.n``).
+    rule : {"farthest", "d2"}, default="farthest"
+        ``"farthest"``: each step takes the point farthest from every centre
+        (ties broken at random), k-center greedy (Gonzalez 1985; Sener &
+        Savarese 2018). ``"d2"``: each step draws a point with probability
+        proportional to its squared distance to the nearest centre, k-means++
+        seeding (Arthur & Vassilvitskii 2007; BADGE, Ash et al. 2020).
+    anchors : sequence of array-like of shape (m, d_f), default=None
+        Centres that exist before the first choice (the labeled set), as
+        factors like ``points``'.
+    first : {"random", "max_norm"}, default="random"
+        The first choice when there are no anchors: a point drawn at random
+        (in proportion to ``weights`` when given), or the one of largest
+        norm (BADGE's first pick).
+    weights : array-like of shape (n,), default=None
+        With ``rule="d2"``, draw in proportion to ``weights * d²`` (weighted
+        k-means++ seeding); non-negative.
+    random_state : int, RandomState instance or None, default=None
+    progress : tqdm-like or None
+        Updated once per choice.
+
+    Returns
+    -------
+    chosen : ndarray of shape (n_select,)
+        Distinct positions, in the order chosen.
+    sq_dist : ndarray of shape (n_select,)
+        Each choice's squared distance to the nearest earlier centre (anchors
+        included) when it was chosen; for a first choice without anchors,
+        the largest squared distance of any point to it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.strategies._geometry import FactoredPoints, greedy_centers
+    >>> X = np.array([[0.0], [1.0], [5.0], [11.0]])
+    >>> chosen, sq_dist = greedy_centers(FactoredPoints([X]), 2, anchors=[np.array([[0.0]])])
+    >>> chosen, sq_dist  # 11 is farthest from 0, then 5 is farthest from {0, 11}
+    (array([3, 2]), array([121.,  25.]))
+    """
+    rng = check_random_state(random_state)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+    n_anchors = 0 if anchors is None else len(anchors[0])
+    centres = _Centres(points, n_anchors + n_select)
+    lazy = _LazyDistances(points, centres)
+    if n_anchors:
+        centres.add(anchors)
+        lazy.refresh()
+    chosen, gains = [], []
+    for step in range(n_select):
+        if step == 0 and not n_anchors:
+            if first == "max_norm":
+                u = _random_argmax(points.sq_norms, rng)
+            elif weights is not None and weights.sum() > 0:
+                u = int(rng.choice(points.n, p=weights / weights.sum()))
+            else:
+                u = int(rng.randint(points.n))
+        else:
+            u = _farthest(lazy, rng) if rule == "farthest" else _draw_d2(lazy, rng, weights)
+        gains.append(float(lazy.bound[u]))
+        chosen.append(u)
+        lazy.choose(u)
+        centres.add(points.row(u))
+        if step == 0 and not n_anchors:
+            # Every bound was infinite: bring all up to date, and give the
+            # first pick the largest distance to it (its covering radius).
+            lazy.refresh()
+            gains[0] = float(lazy.bound.max().clamp_min(0))
+        if progress is not None:
+            progress.update(1)
+    return np.asarray(chosen, dtype=np.intp), np.asarray(gains)
+
+
+#: Points brought up to date together in one step of the lazy searches.
+_BLOCK = 64
+
+
+def _farthest(lazy, rng):
+    """The point farthest from every centre: refresh the largest bounds until one wins."""
+    k = min(_BLOCK, int((lazy.bound >= 0).sum()))
+    while True:
+        values, top = torch.topk(lazy.bound, k + 1 if k < lazy.points.n else k)
+        block, rest = top[:k], (values[k] if len(values) > k else -float("inf"))
+        lazy.refresh(block)
+        exact = lazy.bound[block]
+        best = exact.max()
+        if best >= rest:
+            return int(block[_random_argmax(exact, rng)])
+
+
+def _draw_d2(lazy, rng, point_weights=None):
+    """A point drawn with probability proportional to (weight ×) its squared distance.
+
+    Rejection sampling: proposals come from the bounds; a proposal is
+    accepted with probability ``exact / bound``, which makes the accepted
+    point an exact draw from the up-to-date distances. Chosen points are
+    never drawn; when every other point has zero probability, one of them is
+    drawn uniformly.
+    """
+    while True:
+        bound = lazy.bound.double().cpu().numpy()
+        free = bound >= 0
+        weights = np.where(free, bound, 0.0)
+        if point_weights is not None:
+            weights *= point_weights
+        total = weights.sum()
+        if total <= 0:
+            return int(rng.choice(np.flatnonzero(free)))
+        proposals = rng.choice(len(weights), size=_BLOCK, p=weights / total)
+        envelope = bound[proposals]
+        lazy.refresh(torch.as_tensor(np.unique(proposals), device=lazy.bound.device))
+        exact = lazy.bound[torch.as_tensor(proposals, device=lazy.bound.device)].double().cpu().numpy()
+        accept = rng.random_sample(len(proposals)) * envelope < exact
+        if accept.any():
+            return int(proposals[np.argmax(accept)])
+
+
+def _random_argmax(values, rng):
+    """Position of the largest value, ties broken through ``rng``."""
+    values = values.cpu().numpy()
+    top = np.flatnonzero(values == values.max())
+    return int(top[rng.randint(len(top))]) if len(top) > 1 else int(top[0])
