@@ -421,11 +421,8 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
         ensemble = self.net_.module_
         members = []
         for e in range(self.n_estimators):
-            module = copy.deepcopy(ensemble.template).to_empty(device=device)
-            module.load_state_dict(ensemble.member_state_dict(e))
-            module.eval()
             net = NeuralNetClassifier(
-                module=module,
+                module=ensemble.member_module(e).eval(),
                 criterion=nn.CrossEntropyLoss,
                 classes=np.arange(len(self.classes_)),
                 optimizer=self.net_.optimizer,

@@ -294,6 +294,34 @@ def test_conv_members_with_batchnorm_on_images():
     assert not torch.allclose(running[0], running[1])
 
 
+class _WithNonPersistentBuffer(nn.Module):
+    """An MLP whose logits are divided by a per-instance, non-persistent temperature."""
+
+    def __init__(self, n_features, n_classes):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(n_features, 8), nn.ReLU())
+        self.head = nn.Linear(8, n_classes)
+        self.register_buffer("temperature", 1.0 + torch.rand(()), persistent=False)
+
+    def forward(self, X):
+        return self.head(self.body(X)) / self.temperature
+
+
+@pytest.mark.parametrize("estimator", [DeepProbabilisticEnsemble, DeepEnsemble])
+def test_members_with_non_persistent_buffers_are_exported_whole(blobs, estimator):
+    # fit used to train, then fail exporting estimators_ through
+    # load_state_dict: "Unexpected key(s) in state_dict: temperature".
+    X, y = blobs
+    params = {k: v for k, v in TINY.items() if k != "module__hidden_units"}
+    ensemble = estimator(_WithNonPersistentBuffer, **params).fit(X, y)
+    stacked = ensemble.net_.module_.buffers_dict()["temperature"]
+    assert len(torch.unique(stacked)) == 3  # one temperature per member
+    samples = ensemble.predict_proba_samples(X)
+    for e, member in enumerate(ensemble):
+        assert member.module_.temperature == stacked[e]
+        np.testing.assert_allclose(member.predict_proba(X), samples[e], rtol=1e-4, atol=1e-6)
+
+
 # -- scikit-learn integration ----------------------------------------------------------
 def test_pipeline_clone_and_grid_search_on_digits(digits):
     X, y = digits
