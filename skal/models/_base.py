@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
+from torch.utils.data import DataLoader
 
 __all__ = [
+    "EvenBatchLoader",
     "InterruptibleFitMixin",
+    "even_batch_size",
     "resolve_device",
     "isolated_rng",
     "validate_X",
@@ -107,6 +112,42 @@ def check_logits(out, n_classes):
             f"{n_classes} classes: the module must return (n_samples, {n_classes}) logits "
             f"(for a module class, e.g. module__n_classes={n_classes})."
         )
+
+
+def even_batch_size(n_rows, batch_size):
+    """A batch size that never leaves a last minibatch of one row.
+
+    ``batch_size`` itself unless ``n_rows`` would end on a single row; then
+    the smallest size that splits the rows into as many (or, if that is
+    impossible, fewer) near-equal minibatches.
+
+    Examples
+    --------
+    >>> from skal.models._base import even_batch_size
+    >>> even_batch_size(129, 128)  # 65 + 64 instead of 128 + 1
+    65
+    >>> even_batch_size(300, 128)
+    128
+    """
+    if batch_size is None or n_rows <= batch_size or n_rows % batch_size != 1:
+        return batch_size
+    for n_batches in range(math.ceil(n_rows / batch_size), 0, -1):
+        size = math.ceil(n_rows / n_batches)
+        if n_rows % size != 1:
+            return size
+    return n_rows  # pragma: no cover (n_batches = 1 always returns)
+
+
+class EvenBatchLoader(DataLoader):
+    """skorch's training iterator, whose epochs never end on a minibatch of one row.
+
+    BatchNorm cannot normalise a single row in training mode, so 129 rows
+    in batches of 128 would crash a network with BatchNorm. The batch size
+    is adjusted by :func:`even_batch_size` for such a dataset only.
+    """
+
+    def __init__(self, dataset, batch_size=1, **kwargs):
+        super().__init__(dataset, batch_size=even_batch_size(len(dataset), batch_size), **kwargs)
 
 
 class InterruptibleFitMixin:

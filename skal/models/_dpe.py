@@ -20,6 +20,7 @@ from skorch.utils import to_tensor
 from torch import nn
 
 from ._base import (
+    EvenBatchLoader,
     InterruptibleFitMixin,
     check_logits,
     encode_labels,
@@ -398,6 +399,7 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
             callbacks=self.callbacks,
             device=device,
             verbose=self.verbose,
+            iterator_train=EvenBatchLoader,
             **settings,
             **{"iterator_train__shuffle": True, **extra},
         )
@@ -429,6 +431,7 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
                 lr=self.net_.lr,
                 max_epochs=self.net_.max_epochs,
                 batch_size=self.net_.batch_size,
+                iterator_train=EvenBatchLoader,
                 train_split=None,
                 device=device,
             )

@@ -34,6 +34,7 @@ from skorch.dataset import unpack_data
 from torch import nn
 
 from ._base import (
+    EvenBatchLoader,
     InterruptibleFitMixin,
     check_logits,
     encode_labels,
@@ -243,6 +244,7 @@ class MCDropoutClassifier(InterruptibleFitMixin, NeuralNetClassifier):
             warm_start=warm_start,
             verbose=verbose,
             device=device,
+            iterator_train=kwargs.pop("iterator_train", EvenBatchLoader),
             **kwargs,
         )
         self.n_samples = n_samples
