@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import inspect
 import numbers
 
@@ -16,8 +17,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet, NeuralNetClassifier
+from skorch.dataset import Dataset
 from skorch.utils import to_tensor
 from torch import nn
+from torch.utils.data import Subset
 
 from ._base import (
     EvenBatchLoader,
@@ -33,7 +36,7 @@ from ._modules import MLP
 from ._prior import PriorPenalty, prior_table, sample_from_prior
 from ._stacked import StackedEnsemble
 
-__all__ = ["DeepProbabilisticEnsemble", "DeepEnsemble"]
+__all__ = ["DeepProbabilisticEnsemble", "DeepEnsemble", "row_digests"]
 
 # Keyword arguments passed through to skorch, as skorch itself spells them.
 PASSTHROUGH_PREFIXES = (
@@ -47,19 +50,57 @@ PASSTHROUGH_PREFIXES = (
 _DEFAULTS = {"max_epochs": 100, "lr": 1e-3, "batch_size": 128, "optimizer": torch.optim.Adam}
 
 
+def row_digests(X):
+    """One 8-byte digest per row of ``X``: the same in every process, and picklable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.models._dpe import row_digests
+    >>> len(row_digests(np.array([[0.0, 1.0], [0.0, 1.0], [2.0, 3.0]])))
+    2
+    """
+    X = np.ascontiguousarray(X)
+    return {hashlib.blake2b(row.tobytes(), digest_size=8).digest() for row in X}
+
+
+def _training_rows(dataset, X):
+    """The rows of ``X`` that a skorch training dataset holds."""
+    if isinstance(dataset, Dataset) and dataset.X is X:
+        return X
+    if (
+        isinstance(dataset, Subset)
+        and isinstance(dataset.dataset, Dataset)
+        and dataset.dataset.X is X
+    ):
+        return X[np.asarray(dataset.indices)]
+    # any other dataset a train_split may return: read its rows
+    return np.stack([np.asarray(dataset[i][0], dtype=X.dtype) for i in range(len(dataset))])
+
+
 class _JointEnsembleNet(InterruptibleFitMixin, NeuralNetClassifier):
     """skorch net whose module is a :class:`StackedEnsemble` of E members.
 
-    Two overrides make it a DPE: ``get_loss`` adds the prior penalty to the
-    summed member cross-entropies, and ``predict_proba`` averages the member
-    softmaxes so that skorch's own scoring callbacks see the ensemble.
+    Three overrides make it a DPE: ``get_loss`` adds the prior penalty to
+    the summed member cross-entropies, ``predict_proba`` averages the member
+    softmaxes so that skorch's own scoring callbacks see the ensemble, and
+    ``get_split_datasets`` (called once per ``partial_fit``, before the
+    first minibatch) adds the digests of the training rows to
+    ``train_rows_``: ``N_train`` is the number of distinct rows trained on
+    since the net was built, not counting the validation rows of a
+    ``train_split``.
     """
 
-    def __init__(self, *args, beta=0.0, n_train=1, prior=None, **kwargs):
+    def __init__(self, *args, beta=0.0, prior=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.beta = beta
-        self.n_train = n_train
         self.prior = prior
+        self.train_rows_ = set()
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        self.train_rows_ |= row_digests(_training_rows(dataset_train, X))
+        return dataset_train, dataset_valid
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
@@ -76,7 +117,7 @@ class _JointEnsembleNet(InterruptibleFitMixin, NeuralNetClassifier):
         if training:
             self.history.record_batch("ce", ce.item())
             self.history.record_batch("omega", penalty.item())
-        return ce + (self.beta / self.n_train) * penalty
+        return ce + (self.beta / max(len(self.train_rows_), 1)) * penalty
 
     def predict_proba(self, X):
         probas = [
@@ -104,6 +145,13 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
     and variance of every parameter *across the members*; the prior is He
     initialisation (see :mod:`skal.models._prior`). Members start from
     independent draws of that prior. ``beta=0`` gives a plain deep ensemble.
+
+    ``N_train`` is the number of **distinct rows trained on since the
+    members were (re)initialised** (``n_train_``): a fit that initialises
+    starts the count afresh; ``partial_fit`` and ``warm_start`` fits add
+    the rows not seen before, so teaching the new rows of a round weighs
+    the prior as if training on all rows so far. With a ``train_split``
+    only the rows of the training part count.
 
     Parameters
     ----------
@@ -170,6 +218,9 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
         Prior mean and variance of each regularised parameter.
     unregularised_params_ : list of str
         Parameters of layer types without a prior.
+    n_train_ : int
+        ``N_train`` of the last fit: distinct training rows since the
+        members were initialised.
 
     See Also
     --------
@@ -372,8 +423,8 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
             if not warm:
                 self.classes_ = classes
                 self.net_ = self._build_net(X, len(classes), device, seed)
-            self.net_.n_train = len(X)
             self.net_.partial_fit(X, y_enc)
+        self.n_train_ = len(self.net_.train_rows_)
         self.estimators_ = self._export_members(device)
         return self
 
@@ -391,7 +442,6 @@ class DeepProbabilisticEnsemble(ClassifierMixin, BaseEnsemble):
             module=ensemble,
             criterion=nn.CrossEntropyLoss,
             beta=float(self.beta),
-            n_train=len(X),
             prior=PriorPenalty(table),
             train_split=self.train_split,
             # used as given, as skorch does, so that a callback that records

@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
+from skorch.dataset import ValidSplit
 from torch import nn
 
 from skal.models import (
@@ -435,3 +436,54 @@ def test_ctrl_c_during_training_reaches_the_caller(blobs, make):
     )
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, y)
+
+
+# -- N_train, the number of rows the prior is weighed against ------------------------------
+@pytest.fixture
+def rows():
+    rng = np.random.RandomState(1)
+    X = rng.randn(310, 4).astype(np.float32)
+    return X, (X[:, 0] > 0).astype(int)
+
+
+def _penalty_weight(dpe, X, y):
+    """The factor of Ω in the training loss, read off the net's own get_loss."""
+    net = dpe.net_
+    net.module_.eval()
+    with torch.no_grad():
+        logits = net.module_(torch.as_tensor(X))
+        total = net.get_loss(logits, torch.as_tensor(y))
+        net.beta = 0.0
+        ce = net.get_loss(logits, torch.as_tensor(y))
+        net.beta = dpe.beta
+        penalty = net.prior(net.module_.params_dict())
+    return ((total - ce) / penalty).item()
+
+
+def test_n_train_counts_the_distinct_rows_since_initialisation(rows):
+    # The prior used to be weighed by the rows of the current call: a
+    # partial_fit (or a warm fit on a round's new rows) of 10 rows made it
+    # 31x heavier than on the 310 rows the members had learnt from.
+    X, y = rows
+    dpe = DeepProbabilisticEnsemble(n_estimators=2, max_epochs=1, beta=2.0, random_state=0)
+    dpe.fit(X[:300], y[:300])
+    assert dpe.n_train_ == 300
+    dpe.partial_fit(X[300:], y[300:])
+    assert dpe.n_train_ == 310
+    assert _penalty_weight(dpe, X[300:], y[300:]) == pytest.approx(2.0 / 310, rel=1e-4)
+    dpe.set_params(warm_start=True).fit(X, y)  # the same rows again
+    assert dpe.n_train_ == 310
+    dpe.set_params(warm_start=False).fit(X[:40], y[:40])  # re-initialised: counted afresh
+    assert dpe.n_train_ == 40
+    dpe.fit(np.concatenate([X[:40], X[:40]]), np.concatenate([y[:40], y[:40]]))
+    assert dpe.n_train_ == 40  # a repeated row is one row
+
+
+def test_n_train_leaves_out_the_validation_rows(rows):
+    X, y = rows
+    dpe = DeepProbabilisticEnsemble(
+        n_estimators=2, max_epochs=1, train_split=ValidSplit(5), random_state=0
+    ).fit(X[:300], y[:300])
+    assert dpe.n_train_ == 240
+    assert _penalty_weight(dpe, X[:10], y[:10]) == pytest.approx(1.0 / 240, rel=1e-4)
+
