@@ -17,7 +17,6 @@ from torch import nn
 
 from skal.models import (
     MLP,
-    DeepEnsemble,
     DeepProbabilisticEnsemble,
     embed,
     predict_proba_samples,
@@ -37,14 +36,6 @@ def fitted_dpe(digits_split):
     """The default DPE (E=8, MLP) on digits, as a user would fit it."""
     Xtr, _, ytr, _ = digits_split
     return DeepProbabilisticEnsemble(random_state=0, device="cpu").fit(Xtr, ytr)
-
-
-@pytest.fixture
-def blobs():
-    rng = np.random.RandomState(0)
-    X = rng.randn(60, 4).astype(np.float32)
-    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
-    return X, y
 
 
 # -- quality on real data ---------------------------------------------------------
@@ -155,16 +146,6 @@ def test_beta_zero_trains_exactly_like_independent_members(blobs):
             )
 
 
-def test_deep_ensemble_is_dpe_without_penalty(blobs):
-    X, y = blobs
-    de = DeepEnsemble(**TINY).fit(X, y)
-    dpe = DeepProbabilisticEnsemble(beta=0.0, **TINY).fit(X, y)
-    np.testing.assert_allclose(de.predict_proba_samples(X), dpe.predict_proba_samples(X), rtol=1e-6)
-    assert "beta" not in de.get_params()
-    with pytest.raises(ValueError, match="DeepProbabilisticEnsemble"):
-        de.beta = 1.0
-
-
 def test_large_beta_moves_member_statistics_to_the_prior(blobs):
     X, y = blobs
     dpe = DeepProbabilisticEnsemble(
@@ -225,18 +206,6 @@ def test_warm_start_continues_from_the_last_weights(blobs):
     torch.testing.assert_close(cold.net_.module_.params_dict()["head.weight"], first)
 
 
-def test_declared_classes_let_a_round_add_a_new_label(blobs):
-    X, y = blobs
-    seen = y < 2
-    dpe = DeepProbabilisticEnsemble(classes=[0, 1, 2], warm_start=True, **TINY)
-    dpe.fit(X[seen], y[seen])
-    assert dpe.predict_proba(X).shape == (60, 3)
-    dpe.fit(X, y)  # class 2 arrives in a later round
-    undeclared = DeepProbabilisticEnsemble(warm_start=True, **TINY).fit(X[seen], y[seen])
-    with pytest.raises(ValueError, match="not declared"):
-        undeclared.fit(X, y)
-
-
 def test_partial_fit(blobs):
     X, y = blobs
     dpe = DeepProbabilisticEnsemble(**TINY)
@@ -295,34 +264,6 @@ def test_conv_members_with_batchnorm_on_images():
     assert not torch.allclose(running[0], running[1])
 
 
-class _WithNonPersistentBuffer(nn.Module):
-    """An MLP whose logits are divided by a per-instance, non-persistent temperature."""
-
-    def __init__(self, n_features, n_classes):
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(n_features, 8), nn.ReLU())
-        self.head = nn.Linear(8, n_classes)
-        self.register_buffer("temperature", 1.0 + torch.rand(()), persistent=False)
-
-    def forward(self, X):
-        return self.head(self.body(X)) / self.temperature
-
-
-@pytest.mark.parametrize("estimator", [DeepProbabilisticEnsemble, DeepEnsemble])
-def test_members_with_non_persistent_buffers_are_exported_whole(blobs, estimator):
-    # fit used to train, then fail exporting estimators_ through
-    # load_state_dict: "Unexpected key(s) in state_dict: temperature".
-    X, y = blobs
-    params = {k: v for k, v in TINY.items() if k != "module__hidden_units"}
-    ensemble = estimator(_WithNonPersistentBuffer, **params).fit(X, y)
-    stacked = ensemble.net_.module_.buffers_dict()["temperature"]
-    assert len(torch.unique(stacked)) == 3  # one temperature per member
-    samples = ensemble.predict_proba_samples(X)
-    for e, member in enumerate(ensemble):
-        assert member.module_.temperature == stacked[e]
-        np.testing.assert_allclose(member.predict_proba(X), samples[e], rtol=1e-4, atol=1e-6)
-
-
 # -- scikit-learn integration ----------------------------------------------------------
 def test_pipeline_clone_and_grid_search_on_digits(digits):
     X, y = digits
@@ -358,84 +299,6 @@ def test_fits_on_cuda(blobs):
     assert dpe.net_.device == "cuda"
     assert next(dpe[0].module_.parameters()).is_cuda
     assert dpe.predict_proba_samples(X).shape == (3, 60, 3)
-
-
-# -- bad input ---------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "params, match",
-    [
-        ({"n_estimators": 1}, "n_estimators must be an integer >= 2"),
-        ({"beta": -1.0}, "beta must be a finite number >= 0"),
-        ({"beta": float("nan")}, "beta must be a finite number >= 0"),
-        ({"max_epochs": 0}, "max_epochs must be a positive integer"),
-    ],
-)
-def test_bad_parameters(blobs, params, match):
-    X, y = blobs
-    with pytest.raises(ValueError, match=match):
-        DeepProbabilisticEnsemble(**{**TINY, **params}).fit(X, y)
-
-
-def test_unknown_passthrough_parameter(blobs):
-    X, y = blobs
-    with pytest.raises(TypeError, match="module__"):
-        DeepProbabilisticEnsemble(modul__hidden_units=(3,)).fit(X, y)
-
-
-def test_bad_data(blobs):
-    X, y = blobs
-    bad = X.copy()
-    bad[3, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        DeepProbabilisticEnsemble(**TINY).fit(bad, y)
-    bad[3, 1] = np.inf
-    with pytest.raises(ValueError, match="infinity"):
-        DeepProbabilisticEnsemble(**TINY).fit(bad, y)
-    with pytest.raises(ValueError, match="1 class only"):
-        DeepProbabilisticEnsemble(**TINY).fit(X, np.zeros(len(X)))
-    fitted = DeepProbabilisticEnsemble(**TINY).fit(X, y)
-    with pytest.raises(ValueError, match="X has 3 features, but DeepProbabilisticEnsemble is expecting 4"):
-        fitted.predict(X[:, :3])
-    with pytest.raises(ValueError, match=r"samples of shape \(4, 1\), but DeepProbabilisticEnsemble"):
-        fitted.predict(X[:, :, None])
-
-
-def test_module_output_must_match_the_classes(blobs):
-    X, y = blobs
-    wrong = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 5))
-    with pytest.raises(ValueError, match=r"module outputs shape \(5,\) per sample but there are 3 classes"):
-        DeepProbabilisticEnsemble(wrong, n_estimators=2).fit(X, y)
-    with pytest.raises(ValueError, match="module could not process X"):
-        DeepProbabilisticEnsemble(nn.Linear(7, 3), n_estimators=2).fit(X, y)
-
-
-def test_caller_arrays_are_not_modified(blobs):
-    X, y = blobs
-    X0, y0 = X.copy(), y.copy()
-    DeepProbabilisticEnsemble(**TINY).fit(X, y).predict_proba(X)
-    np.testing.assert_array_equal(X, X0)
-    np.testing.assert_array_equal(y, y0)
-
-
-class _CtrlC(Callback):
-    def on_epoch_end(self, net, **kwargs):
-        raise KeyboardInterrupt
-
-
-@pytest.mark.parametrize("make", ["dpe", "mc_dropout"])
-def test_ctrl_c_during_training_reaches_the_caller(blobs, make):
-    # skorch alone would swallow it and return a half-trained net, which an
-    # active-learning campaign would then record as the round's model.
-    from skal.models import MCDropoutClassifier
-
-    X, y = blobs
-    model = (
-        DeepProbabilisticEnsemble(callbacks=[_CtrlC()], **TINY)
-        if make == "dpe"
-        else MCDropoutClassifier(callbacks=[_CtrlC()], max_epochs=3, random_state=0)
-    )
-    with pytest.raises(KeyboardInterrupt):
-        model.fit(X, y)
 
 
 # -- N_train, the number of rows the prior is weighed against ------------------------------
