@@ -76,3 +76,27 @@ def test_members_with_non_persistent_buffers_are_exported_whole(blobs, name):
     for e, member in enumerate(ensemble):
         assert member.module_.temperature == stacked[e]
         np.testing.assert_allclose(member.predict_proba(X), samples[e], rtol=1e-4, atol=1e-6)
+
+
+class _Unregularisable(nn.Module):
+    """Logits from a raw parameter matrix: no layer the He prior covers."""
+
+    def __init__(self, n_features, n_classes):
+        super().__init__()
+        self.weight = nn.Parameter(0.1 * torch.randn(n_features, n_classes))
+
+    def forward(self, X):
+        return X @ self.weight
+
+
+def test_only_the_dpe_needs_layers_its_prior_covers(blobs):
+    # The deep ensemble used to build the DPE's penalty too, and refused
+    # such a module with advice ("beta=0") it could not take.
+    X, y = blobs
+    ensemble = make_estimator(
+        "deep_ensemble", module=_Unregularisable, max_epochs=20, lr=0.05
+    ).fit(X, y)
+    assert ensemble.unregularised_params_ == ["weight"]
+    assert ensemble.score(X, y) > 0.7
+    with pytest.raises(ValueError, match="prior regularises nothing: use such layers, or a DeepEnsemble"):
+        make_estimator("dpe", module=_Unregularisable).fit(X, y)
