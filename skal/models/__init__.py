@@ -1,7 +1,8 @@
 """Probabilistic estimators and the adapters that read samples/embeddings from any model."""
 
 from ._adapters import embed, get_classes, input_features, predict_proba_samples
-from ._dpe import DeepEnsemble, DeepProbabilisticEnsemble
+from ._dpe import DeepProbabilisticEnsemble
+from ._ensemble import DeepEnsemble
 from ._mc_dropout import MCDropoutClassifier
 from ._modules import (
     MLP,

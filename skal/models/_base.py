@@ -1,21 +1,174 @@
-"""What skal's torch estimators share: device choice, RNG isolation, input and label checks."""
+"""What skal's deep estimators share: one private base class, its parameters and their docs.
+
+:class:`_BaseDeepClassifier` holds, once for
+:class:`~skal.models.DeepProbabilisticEnsemble`,
+:class:`~skal.models.DeepEnsemble` and
+:class:`~skal.models.MCDropoutClassifier`: the shared constructor
+parameters and their validation, the training settings and their defaults
+(:data:`TRAINING_DEFAULTS`), building the module from the data, label
+encoding, the ``fit``/``partial_fit``/``warm_start`` flow, seeding and
+Ctrl-C. Each estimator *owns* the skorch net it trains, in ``net_``, and
+builds it in its ``_build_net`` method; the nets override public skorch
+hooks only (``get_loss``, ``get_split_datasets``, ``predict_proba``,
+``iterator_train``).
+"""
 
 from __future__ import annotations
 
+import copy
+import inspect
+import math
+import numbers
+import re
+import textwrap
+
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
+from skorch import NeuralNet
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .._interrupt import propagate_interrupt
+from .._validation import check_scalar
+from ._modules import MLP
 
 __all__ = [
-    "InterruptibleFitMixin",
-    "resolve_device",
-    "isolated_rng",
-    "validate_X",
-    "first_fit_classes",
-    "encode_labels",
+    "TRAINING_DEFAULTS",
+    "PARAMETER_DOCS",
+    "EvenBatchLoader",
     "check_logits",
+    "encode_labels",
+    "even_batch_size",
+    "fill_parameter_docs",
+    "first_fit_classes",
+    "isolated_rng",
+    "resolve_device",
+    "validate_X",
 ]
+
+#: The one source of the training settings' defaults. A setting left to
+#: ``None`` takes the value of a skorch net given as ``module`` (a
+#: template), else the value here.
+TRAINING_DEFAULTS = {
+    "max_epochs": 100,
+    "lr": 1e-3,
+    "batch_size": 128,
+    "optimizer": torch.optim.Adam,
+}
+
+SEED_MAX = np.iinfo(np.int32).max
+
+#: numpydoc entries of the parameters the deep estimators share, filled into
+#: each class's docstring by :func:`fill_parameter_docs`.
+PARAMETER_DOCS = {
+    "module": """\
+module : None, torch.nn.Module class or instance, or skorch NeuralNet, default=None
+    The network; it must return logits. ``None`` is an
+    :class:`~skal.models.MLP` sized from the data. A class is instantiated
+    with the ``module__*`` parameters, ``n_features`` (values per sample)
+    and ``n_classes`` being filled from the data when its constructor takes
+    them. An instance is copied (the caller's module is never trained). A
+    skorch net is a template: its module and ``module__*`` parameters are
+    used, and its ``optimizer`` (with its ``optimizer__*`` parameters),
+    ``lr``, ``max_epochs`` and ``batch_size`` where those are left to
+    ``None`` here.""",
+    "max_epochs": """\
+max_epochs : int, default=None
+    Epochs per call to ``fit`` or ``partial_fit``; 0 builds the network
+    without training it. ``None`` is ``TRAINING_DEFAULTS["max_epochs"]``
+    (100).""",
+    "lr": """\
+lr : float, default=None
+    Learning rate; ``None`` is ``TRAINING_DEFAULTS["lr"]`` (1e-3).""",
+    "optimizer": """\
+optimizer : torch optimizer class, default=None
+    ``None`` is ``TRAINING_DEFAULTS["optimizer"]`` (``torch.optim.Adam``).""",
+    "batch_size": """\
+batch_size : int, default=None
+    Minibatch size of training and prediction; ``None`` is
+    ``TRAINING_DEFAULTS["batch_size"]`` (128). An epoch never ends on a
+    minibatch of one row (BatchNorm cannot train on it): when it would,
+    the minibatches of that epoch are made near-equal instead.""",
+    "train_split": """\
+train_split : None or callable, default=None
+    skorch's validation split, e.g. ``skorch.dataset.ValidSplit(5)``;
+    ``None`` trains on all the data, which suits the small labeled sets of
+    active learning. With a split, ``net_.history`` records ``valid_loss``
+    and ``valid_acc``.""",
+    "callbacks": """\
+callbacks : list of skorch callbacks, default=None
+    Extra callbacks of the skorch training loop, used as given (as skorch
+    does), so that one recording training dynamics can be read after fit.""",
+    "classes": """\
+classes : array-like, default=None
+    All labels the model will ever see. Active learning often starts from
+    a seed set that misses some classes: declaring them here sizes the
+    output layer for all of them and lets ``warm_start`` go on when a new
+    one is labeled.""",
+    "device": """\
+device : str or torch.device, default='auto'
+    Torch device; ``'auto'`` is CUDA when present, else CPU.""",
+    "random_state": """\
+random_state : int, RandomState instance or None, default=None
+    Seeds the initial weights, the minibatch order and the training
+    dropout masks, through a forked torch RNG: the global torch RNG is left
+    untouched.""",
+    "warm_start": """\
+warm_start : bool, default=False
+    ``fit`` continues from the current weights instead of re-initialising
+    them. ``max_epochs``, ``lr``, ``batch_size`` and ``verbose`` changed
+    with ``set_params`` apply to the next fit; the module, optimizer,
+    ``train_split`` and ``callbacks`` are read when the network is
+    (re)initialised.""",
+    "verbose": """\
+verbose : int, default=0
+    skorch's epoch log when > 0.""",
+    "kwargs": """\
+**kwargs
+    Passed through to the skorch net, under skorch's names:
+    ``module__*``, ``optimizer__*``, ``iterator_train__*``,
+    ``iterator_valid__*``, ``callbacks__*``. Training minibatches are
+    shuffled unless ``iterator_train__shuffle=False``.""",
+}
+
+_PLACEHOLDER = re.compile(r"^([ \t]*)\{(\w+)\}[ \t]*$", re.MULTILINE)
+
+
+def fill_parameter_docs(doc, entries=None):
+    """Replace each line ``{name}`` of a docstring by the numpydoc entry ``entries[name]``.
+
+    The entry is indented as the placeholder; lines indented under the
+    placeholder continue the entry's description. This is how each deep
+    estimator documents exactly its own parameters while shared ones are
+    written once (as skorch fills ``NeuralNetClassifier.__doc__`` from
+    ``NeuralNet.__doc__``).
+
+    Parameters
+    ----------
+    doc : str or None
+        The docstring (``None`` under ``python -OO``, returned as is).
+    entries : dict of str to str, default=None
+        :data:`PARAMETER_DOCS` when ``None``.
+
+    Examples
+    --------
+    >>> from skal.models._base import fill_parameter_docs
+    >>> doc = "Parameters\\n----------\\n{lr}\\n    Tune it with a grid search."
+    >>> print(fill_parameter_docs(doc, {"lr": "lr : float\\n    Step size."}))
+    Parameters
+    ----------
+    lr : float
+        Step size.
+        Tune it with a grid search.
+    """
+    if doc is None:
+        return None
+    entries = PARAMETER_DOCS if entries is None else entries
+    return _PLACEHOLDER.sub(lambda m: textwrap.indent(entries[m.group(2)], m.group(1)), doc)
 
 
 def resolve_device(device):
@@ -109,19 +262,324 @@ def check_logits(out, n_classes):
         )
 
 
-class InterruptibleFitMixin:
-    """skorch's ``partial_fit``, minus its ``except KeyboardInterrupt: pass``.
+def even_batch_size(n_rows, batch_size):
+    """A batch size that never leaves a last minibatch of one row.
 
-    skorch keeps a half-trained net when training is interrupted. In an
-    active-learning campaign that net would be recorded as the round's
-    model; the interrupt has to reach the loop, which can then stop and
-    resume the round later. Put the mixin before the skorch net class.
+    ``batch_size`` itself unless ``n_rows`` would end on a single row; then
+    the smallest size that splits the rows into as many (or, if that is
+    impossible, fewer) near-equal minibatches.
+
+    Examples
+    --------
+    >>> from skal.models._base import even_batch_size
+    >>> even_batch_size(129, 128)  # 65 + 64 instead of 128 + 1
+    65
+    >>> even_batch_size(300, 128)
+    128
+    """
+    if batch_size is None or n_rows <= batch_size or n_rows % batch_size != 1:
+        return batch_size
+    for n_batches in range(math.ceil(n_rows / batch_size), 0, -1):
+        size = math.ceil(n_rows / n_batches)
+        if n_rows % size != 1:
+            return size
+    return n_rows  # pragma: no cover (n_batches = 1 always returns)
+
+
+class EvenBatchLoader(DataLoader):
+    """skorch's training iterator, whose epochs never end on a minibatch of one row.
+
+    BatchNorm cannot normalise a single row in training mode, so 129 rows
+    in batches of 128 would crash a network with BatchNorm. The batch size
+    is adjusted by :func:`even_batch_size` for such a dataset only.
     """
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        if not self.initialized_:
-            self.initialize()
-        self.notify("on_train_begin", X=X, y=y)
-        self.fit_loop(X, y, **fit_params)
-        self.notify("on_train_end", X=X, y=y)
+    def __init__(self, dataset, batch_size=1, **kwargs):
+        super().__init__(dataset, batch_size=even_batch_size(len(dataset), batch_size), **kwargs)
+
+
+def _reset_parameters(module):
+    for sub in module.modules():
+        if hasattr(sub, "reset_parameters"):
+            sub.reset_parameters()
+
+
+class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
+    """Base of skal's deep classifiers: one fit flow around a skorch net in ``net_``.
+
+    Subclasses declare their parameters in ``__init__``, whose body is
+    ``self._store(locals())``. They implement ``_build_net(X, n_classes,
+    device, seed)``, which returns the initialised skorch net to train on
+    label codes ``0..K-1``, and ``predict_proba_samples``; they may extend
+    ``_check_params``, ``_check_module``, ``_sync_net`` (settings applied
+    before a warm fit) and ``_after_training``.
+
+    Warning: this class should not be used directly. Use derived classes
+    instead.
+    """
+
+    #: Prefixes of the ``**kwargs`` passed through to the skorch net.
+    _passthrough_prefixes = (
+        "module__",
+        "optimizer__",
+        "iterator_train__",
+        "iterator_valid__",
+        "callbacks__",
+    )
+    #: Default constructor parameters of :class:`~skal.models.MLP`.
+    _mlp_params = {}
+
+    def _store(self, arguments):
+        """Store the constructor's arguments, ``locals()`` of a subclass's ``__init__``.
+
+        Named parameters become attributes, as scikit-learn requires. The
+        ``**kwargs`` go to one private dict (reported by ``get_params``)
+        rather than to attributes, so that they cannot clash with fitted
+        state; names that are no pass-through parameter are kept too and
+        rejected at fit, so that ``clone`` reproduces exactly what was given.
+        """
+        for name, value in arguments.items():
+            if name not in ("self", "kwargs", "__class__"):
+                setattr(self, name, value)
+        self._kwargs = dict(arguments["kwargs"])
+
+    # -- parameters -----------------------------------------------------------
+    def get_params(self, deep=True):
+        # `module` may be a skorch net, whose own parameters would otherwise
+        # be spliced in under our `module__` prefix.
+        params = super().get_params(deep=False)
+        params.update(self._kwargs)
+        return params
+
+    def set_params(self, **params):
+        own = set(self._get_param_names())
+        for key in list(params):
+            if key not in own and (key in self._kwargs or key.startswith(self._passthrough_prefixes)):
+                self._kwargs[key] = params.pop(key)
+        return super().set_params(**params) if params else self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def _check_params(self):
+        for key in self._kwargs:
+            if not key.startswith(self._passthrough_prefixes):
+                raise TypeError(
+                    f"{type(self).__name__} got an unexpected keyword argument {key!r}; "
+                    f"pass-through parameters start with one of {self._passthrough_prefixes}."
+                )
+        check_scalar(self.max_epochs, "max_epochs", numbers.Integral, min_val=0, allow_none=True)
+        check_scalar(
+            self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither", allow_none=True
+        )
+        check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1, allow_none=True)
+        check_scalar(self.warm_start, "warm_start", bool)
+        check_scalar(self.verbose, "verbose", (numbers.Integral, bool), min_val=0)
+        for name in ("optimizer", "train_split"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise TypeError(
+                    f"{name} must be None or callable (an optimizer class; a split such as "
+                    f"skorch.dataset.ValidSplit(5)), got {value!r}."
+                )
+
+    def _training_settings(self):
+        """``max_epochs``, ``lr``, ``batch_size``, ``optimizer``: ours, a template's, or the defaults."""
+        template = self.module if isinstance(self.module, NeuralNet) else None
+        settings = {}
+        for name, default in TRAINING_DEFAULTS.items():
+            value = getattr(self, name)
+            if value is None and template is not None:
+                value = getattr(template, name)
+            settings[name] = default if value is None else value
+        return settings
+
+    def _net_params(self, device):
+        """Keyword arguments of the skorch net that every estimator builds the same way."""
+        params = {
+            **self._training_settings(),
+            "train_split": self.train_split,
+            # used as given, as skorch does, so that a callback that records
+            # training dynamics can be read after fit
+            "callbacks": self.callbacks,
+            "device": device,
+            "verbose": self.verbose,
+            "iterator_train": EvenBatchLoader,
+            "iterator_train__shuffle": True,
+        }
+        if isinstance(self.module, NeuralNet):
+            template = self.module.get_params_for("optimizer")
+            params.update({f"optimizer__{k}": v for k, v in template.items()})
+        params.update({k: v for k, v in self._kwargs.items() if not k.startswith("module__")})
+        return params
+
+    # -- the module -------------------------------------------------------------
+    def _module_spec(self):
+        """The module (class or instance) and its constructor parameters."""
+        spec, params = self.module, {}
+        if isinstance(spec, NeuralNet):
+            params = dict(spec.get_params_for("module"))
+            spec = spec.module
+        params.update({k[len("module__"):]: v for k, v in self._kwargs.items() if k.startswith("module__")})
+        return (MLP if spec is None else spec), params
+
+    def _make_module(self, n_features, n_classes):
+        """A new module: a copy of an instance, or a class built and sized from the data."""
+        spec, params = self._module_spec()
+        if isinstance(spec, nn.Module):
+            if params:
+                raise ValueError(
+                    "module__* parameters were given with a module *instance*; pass the "
+                    "module class instead so that they can be used."
+                )
+            return copy.deepcopy(spec)
+        if not (isinstance(spec, type) and issubclass(spec, nn.Module)):
+            raise TypeError(
+                "module must be None, a torch.nn.Module class or instance, or a skorch "
+                f"NeuralNet; got {type(spec).__name__}."
+            )
+        if spec is MLP:
+            params = {**self._mlp_params, **params}
+        accepted = inspect.signature(spec).parameters
+        for name, value in (("n_features", n_features), ("n_classes", n_classes)):
+            if name in accepted:
+                params.setdefault(name, value)
+        try:
+            return spec(**params)
+        except TypeError as exc:
+            raise TypeError(
+                f"module {spec.__name__} could not be built from {params}: {exc}. Pass its "
+                "constructor arguments as module__<name>=..."
+            ) from exc
+
+    def _check_module(self, module, X, n_classes):
+        """Run ``module`` on ``X[:2]``: it must take X and return ``(n, n_classes)`` logits."""
+        module.eval()
+        try:
+            with torch.no_grad():
+                out = module(torch.as_tensor(X[:2]))
+        except Exception as exc:  # the module's own error, with our context
+            raise ValueError(
+                f"module could not process X of shape {X.shape[1:]} per sample: {exc}"
+            ) from exc
+        finally:
+            module.train()
+        check_logits(out, n_classes)
+
+    def _build_net(self, X, n_classes, device, seed):
+        """The initialised skorch net this estimator trains, on codes ``0..n_classes-1``."""
+        raise NotImplementedError
+
+    def _sync_net(self):
+        """Apply the settings that may change between warm fits to ``net_``."""
+        settings = self._training_settings()
+        self.net_.set_params(
+            max_epochs=settings["max_epochs"],
+            lr=settings["lr"],
+            batch_size=settings["batch_size"],
+            verbose=self.verbose,
+        )
+
+    def _after_training(self):
+        """Fitted state derived from ``net_`` once it has trained."""
+
+    # -- fitting --------------------------------------------------------------------
+    def fit(self, X, y, **fit_params):
+        """Train the network (from new weights unless ``warm_start``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
+        y : array-like of shape (n_samples,)
+            Labels of any type.
+        **fit_params
+            Passed to the skorch net's ``partial_fit`` (the module's
+            ``forward`` and ``train_split``).
+
+        Returns
+        -------
+        self
+        """
+        reset = not (self.warm_start and hasattr(self, "net_"))
+        return self._fit(X, y, reset=reset, classes=self.classes, fit_params=fit_params)
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """Train ``max_epochs`` more epochs from the current weights.
+
+        As in skorch, one call runs ``max_epochs`` epochs; the first call
+        initialises the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
+        y : array-like of shape (n_samples,)
+        classes : array-like, default=None
+            All labels, read on the first call only (as in scikit-learn);
+            ``None`` uses the ``classes`` parameter.
+        **fit_params
+            Passed to the skorch net's ``partial_fit``.
+
+        Returns
+        -------
+        self
+        """
+        declared = self.classes if classes is None else classes
+        return self._fit(X, y, reset=not hasattr(self, "net_"), classes=declared, fit_params=fit_params)
+
+    def _fit(self, X, y, *, reset, classes, fit_params):
+        self._check_params()
+        X, y = validate_X(self, X, y, reset=reset)
+        if reset:
+            classes = first_fit_classes(y, classes)
+        else:
+            check_classification_targets(y)
+            classes = self.classes_
+        codes = encode_labels(y, classes)
+        device = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(SEED_MAX))
+        with isolated_rng(device):
+            torch.manual_seed(seed)
+            if reset:
+                net = self._build_net(X, len(classes), device, seed)
+                self.classes_, self.net_ = classes, net
+            else:
+                self._sync_net()
+            # skorch's partial_fit swallows a KeyboardInterrupt and returns
+            # a half-trained net; the caller must see the Ctrl-C.
+            with propagate_interrupt():
+                self.net_.partial_fit(X, codes, **fit_params)
+        self._after_training()
         return self
+
+    # -- prediction ---------------------------------------------------------------------
+    def predict_proba(self, X):
+        """Mean of the predictive samples' class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        proba = self.predict_proba_samples(X).mean(axis=0)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """The label of highest mean probability.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        codes = np.argmax(self.predict_proba(X), axis=1)
+        return self.classes_[codes]

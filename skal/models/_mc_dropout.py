@@ -21,29 +21,25 @@ samples ``p_s(y|x)``. Two choices shape this implementation:
 
 from __future__ import annotations
 
-import inspect
 import numbers
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
-from skorch.dataset import unpack_data
 from torch import nn
 
+from .._validation import check_scalar
 from ._base import (
-    InterruptibleFitMixin,
-    check_logits,
-    encode_labels,
-    first_fit_classes,
+    PARAMETER_DOCS,
+    SEED_MAX,
+    _BaseDeepClassifier,
+    fill_parameter_docs,
     isolated_rng,
-    resolve_device,
     validate_X,
 )
 from ._embedding import skorch_embed
-from ._modules import MLP
 
 __all__ = ["MCDropoutClassifier"]
 
@@ -51,7 +47,6 @@ __all__ = ["MCDropoutClassifier"]
 # whole channels (the mask has size 1 along the spatial dimensions).
 _CHANNEL_DROPOUT = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 _DROPOUT = (nn.Dropout,) + _CHANNEL_DROPOUT
-_SEED_MAX = np.iinfo(np.int32).max
 
 
 class _TilingFailed(RuntimeError):
@@ -120,56 +115,45 @@ class _ConsistentMasks:
         return apply
 
 
-class MCDropoutClassifier(InterruptibleFitMixin, NeuralNetClassifier):
-    """Monte-Carlo dropout classifier: a skorch net whose dropout stays on at prediction.
+class MCDropoutClassifier(_BaseDeepClassifier):
+    """Monte-Carlo dropout classifier: a network whose dropout stays on at prediction.
 
-    A :class:`skorch.NeuralNetClassifier` trained with cross-entropy on the
-    module's logits; at prediction every ``nn.Dropout`` layer samples
-    ``n_samples`` masks, giving ``n_samples`` predictive distributions
-    (Gal & Ghahramani 2016). Works as any scikit-learn classifier
-    (``clone``, ``Pipeline``, ``GridSearchCV``) and, like ``MLPClassifier``,
-    ``MCDropoutClassifier().fit(X, y)`` sizes its default network from the
-    data.
+    The network is trained with ``criterion`` (cross-entropy on its logits)
+    by a plain :class:`skorch.NeuralNetClassifier`, held in ``net_``, on
+    the label codes ``0..K-1``; at prediction every ``nn.Dropout`` layer
+    samples ``n_samples`` masks, giving ``n_samples`` predictive
+    distributions (Gal & Ghahramani 2016). Works as any scikit-learn
+    classifier (``clone``, ``Pipeline``, ``GridSearchCV``) and, like
+    ``MLPClassifier``, ``MCDropoutClassifier().fit(X, y)`` sizes its
+    default network from the data.
 
     Parameters
     ----------
-    module : nn.Module class, instance or None, default=None
-        The network; it must return logits and contain at least one
-        ``nn.Dropout`` (or ``Dropout1d/2d/3d``) *module* (``F.dropout``
-        calls inside ``forward`` cannot be controlled). ``None`` means
-        :class:`~skal.models.MLP` with ``dropout=0.5`` (also the default
-        dropout when ``module=MLP`` is passed without ``module__dropout``).
-        A class whose constructor takes ``n_features`` / ``n_classes`` gets
-        them from the data at fit time unless given as ``module__...``.
+    {module}
+        It must contain at least one ``nn.Dropout`` (or ``Dropout1d/2d/3d``)
+        *module* with ``p > 0`` (``F.dropout`` calls inside ``forward``
+        cannot be controlled). :class:`~skal.models.MLP` (the default)
+        gets ``dropout=0.5`` unless ``module__dropout`` is given.
     n_samples : int, default=20
         Number of MC dropout samples S used by :meth:`predict_proba` and
         :meth:`predict_proba_samples`.
     criterion : torch criterion class, default=nn.CrossEntropyLoss
-    optimizer : torch optimizer class, default=torch.optim.Adam
-    lr : float, default=1e-3
-    max_epochs : int, default=50
-    batch_size : int, default=64
-        Training batch size, also the number of rows predicted at once
-        (the layers after the first dropout see ``n_samples * batch_size``
-        rows).
-    train_split : callable or None, default=None
-        skorch's internal validation split; off by default because
-        active-learning label sets are small.
-    classes : array-like or None, default=None
-        All class labels, when ``y`` of the first fit may miss some.
-    warm_start : bool, default=False
-        Continue from the current weights when ``fit`` is called again.
-    verbose : int, default=0
-    device : str, default="auto"
-        Torch device; ``"auto"`` is ``"cuda"`` when available, else ``"cpu"``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and training dropout (through
-        a forked torch RNG, so the global torch RNG is untouched), and the
-        prediction masks.
-    **kwargs
-        Any other skorch parameter (``module__hidden_units``,
-        ``optimizer__weight_decay``, ``callbacks``, ``iterator_train__...``).
-        Training batches are shuffled unless ``iterator_train__shuffle=False``.
+    {max_epochs}
+    {lr}
+    {optimizer}
+    {batch_size}
+        At prediction the layers after the first dropout see
+        ``n_samples * batch_size`` rows.
+    {train_split}
+    {callbacks}
+    {classes}
+    {device}
+    {random_state}
+        Also seeds the prediction masks (``dropout_seed_``).
+    {warm_start}
+    {verbose}
+    {kwargs}
+        ``criterion__*`` parameters are passed through as well.
 
     Attributes
     ----------
@@ -181,19 +165,24 @@ class MCDropoutClassifier(InterruptibleFitMixin, NeuralNetClassifier):
         Shape of one sample (``X.shape[1:]``) seen during fit.
     dropout_seed_ : int
         Seed of the prediction masks: sample ``s`` is the same network in
-        every call until the next fit.
+        every call until the network is re-initialised.
+    net_ : skorch.NeuralNetClassifier
+        The skorch net that trains the module, on label codes ``0..K-1``:
+        read ``net_.history`` for the losses (and ``valid_acc`` with a
+        ``train_split``); ``net_.predict_proba`` is skorch's deterministic
+        prediction (dropout off).
     module_ : nn.Module
-        The trained network.
+        The trained network, ``net_.module_``.
 
     Notes
     -----
     :meth:`predict_proba` is the MC estimate of the predictive
     distribution, the mean of the ``n_samples`` samples, so that it agrees
     with ``predict_proba_samples(X).mean(0)`` on which skal's strategies
-    compute their scores; skorch's deterministic "weight scaling"
-    prediction (dropout off) is ``super().predict_proba`` / :meth:`embed`'s
-    mode. See the module docstring for the consistent masks and the single
-    evaluation of the layers before the first dropout.
+    compute their scores; the deterministic "weight scaling" prediction
+    (dropout off) is ``net_.predict_proba`` / :meth:`embed`'s mode. See the
+    module docstring for the consistent masks and the single evaluation of
+    the layers before the first dropout.
 
     References
     ----------
@@ -213,211 +202,79 @@ class MCDropoutClassifier(InterruptibleFitMixin, NeuralNetClassifier):
     (4, 3)
     """
 
+    _passthrough_prefixes = _BaseDeepClassifier._passthrough_prefixes + ("criterion__",)
+    _mlp_params = {"dropout": 0.5}
+
     def __init__(
         self,
         module=None,
         *,
         n_samples=20,
         criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam,
-        lr=1e-3,
-        max_epochs=50,
-        batch_size=64,
+        max_epochs=None,
+        lr=None,
+        optimizer=None,
+        batch_size=None,
         train_split=None,
+        callbacks=None,
         classes=None,
-        warm_start=False,
-        verbose=0,
         device="auto",
         random_state=None,
+        warm_start=False,
+        verbose=0,
         **kwargs,
     ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            classes=classes,
-            warm_start=warm_start,
-            verbose=verbose,
-            device=device,
-            **kwargs,
-        )
-        self.n_samples = n_samples
-        self.random_state = random_state
-
-    # skorch reads ``self.device`` in many places (module and tensor
-    # placement, unpickling); resolving "auto" on access keeps the
-    # parameter itself "auto" for get_params/clone.
-    @property
-    def device(self):
-        return resolve_device(self.__dict__.get("device", "cpu"))
-
-    @device.setter
-    def device(self, value):
-        self.__dict__["device"] = value
-
-    def _get_param_names(self):
-        # skorch lists every public-looking entry of __dict__, including its
-        # private bookkeeping set ``_params_to_validate``; it is no parameter.
-        return [k for k in super()._get_param_names() if not k.startswith("_")]
-
-    def get_params(self, deep=True, **kwargs):
-        params = super().get_params(deep=deep, **kwargs)
-        if "device" in params:
-            params["device"] = self.__dict__.get("device")
-        return params
-
-    def __setstate__(self, state):
-        requested = state.get("device")
-        state["device"] = resolve_device(requested)
-        super().__setstate__(state)
-        self.__dict__["device"] = requested
+        self._store(locals())
 
     @property
-    def classes_(self):
-        # Labels are encoded to 0..K-1 before skorch sees them; the real
-        # labels live here (skorch's own property would report the codes).
-        return self.classes_inferred_
+    def module_(self):
+        """The trained network (``net_.module_``)."""
+        check_is_fitted(self, "net_")
+        return self.net_.module_
 
-    def get_params_for(self, prefix):
-        params = super().get_params_for(prefix)
-        if prefix == "iterator_train":
-            params.setdefault("shuffle", True)
-        return params
-
-    def check_data(self, X, y):
-        # Labels were validated and encoded in ``fit``.
-        pass
-
-    # ------------------------------------------------------------------ fit
-
-    def initialize_module(self):
-        kwargs = self.get_params_for("module")
-        module = MLP if self.module is None else self.module
-        if isinstance(module, nn.Module):
-            self.module_ = self.initialized_instance(module, kwargs)
-            return self
-        if module is MLP:
-            kwargs.setdefault("dropout", 0.5)
-        sizes = {}
-        if hasattr(self, "input_shape_"):
-            sizes = {"n_features": int(np.prod(self.input_shape_)), "n_classes": len(self.classes_)}
-        try:
-            accepted = inspect.signature(module).parameters
-        except (TypeError, ValueError):
-            accepted = {}
-        for name in ("n_features", "n_classes"):
-            if name in accepted and name not in kwargs:
-                if name not in sizes:
-                    if accepted[name].default is not inspect.Parameter.empty:
-                        continue
-                    raise ValueError(
-                        f"{getattr(module, '__name__', module)} needs {name}: call fit, which "
-                        f"sizes the module from the data, or pass module__{name}=..."
-                    )
-                kwargs[name] = sizes[name]
-        self.module_ = module(**kwargs)
-        return self
-
-    def _validate_params_mc(self):
-        if not isinstance(self.n_samples, numbers.Integral) or self.n_samples < 1:
-            raise ValueError(
-                f"n_samples must be a positive integer, got {self.n_samples!r}."
+    def _check_params(self):
+        super()._check_params()
+        check_scalar(self.n_samples, "n_samples", numbers.Integral, min_val=1)
+        if not callable(self.criterion):
+            raise TypeError(
+                f"criterion must be a torch loss class such as nn.CrossEntropyLoss, got "
+                f"{self.criterion!r}."
             )
 
-    def _encode_labels(self, y, *, reset, classes=None):
-        y = column_or_1d(y, warn=True)
-        if reset:
-            self.classes_inferred_ = first_fit_classes(y, self.classes if classes is None else classes)
-        else:
-            check_classification_targets(y)
-        return encode_labels(y, self.classes_)
-
-    def fit(self, X, y, **fit_params):
-        """Initialise (unless ``warm_start``) and train the network.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, \\*input_shape)
-        y : array-like of shape (n_samples,)
-            Class labels of any type.
-        **fit_params
-            Passed to skorch (module ``forward`` and ``train_split``).
-
-        Returns
-        -------
-        self : MCDropoutClassifier
-        """
-        reset = not (self.warm_start and self.initialized_ and hasattr(self, "dropout_seed_"))
-        return self._fit(X, y, reset=reset, classes=None, fit_params=fit_params)
-
-    def partial_fit(self, X, y, classes=None, **fit_params):
-        """Train for ``max_epochs`` more epochs from the current weights.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, \\*input_shape)
-        y : array-like of shape (n_samples,)
-        classes : array-like or None, default=None
-            All labels; used on the first call only (as in scikit-learn).
-        **fit_params
-            Passed to skorch.
-
-        Returns
-        -------
-        self : MCDropoutClassifier
-        """
-        reset = not (self.initialized_ and hasattr(self, "dropout_seed_"))
-        return self._fit(X, y, reset=reset, classes=classes, fit_params=fit_params)
-
-    def _fit(self, X, y, *, reset, classes, fit_params):
-        self._validate_params_mc()
-        if y is None:
+    def _check_module(self, module, X, n_classes):
+        if not any(m.p > 0 for m in module.modules() if isinstance(m, _DROPOUT)):
             raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        X = validate_X(self, X, reset=reset)
-        y_codes = self._encode_labels(y, reset=reset, classes=classes)
-        rng = check_random_state(self.random_state)
-        train_seed = int(rng.randint(_SEED_MAX))
-        with isolated_rng(self.device):
-            torch.manual_seed(train_seed)
-            if reset:
-                self.initialize()
-                self._check_module(X)
-                self.dropout_seed_ = int(rng.randint(_SEED_MAX))
-            super().partial_fit(X, y_codes, **fit_params)
-        return self
-
-    def _check_module(self, X):
-        dropouts = [m for m in self.module_.modules() if isinstance(m, _DROPOUT)]
-        if not any(m.p > 0 for m in dropouts):
-            raise ValueError(
-                f"module {type(self.module_).__name__} has no nn.Dropout layer with p > 0, so "
+                f"module {type(module).__name__} has no nn.Dropout layer with p > 0, so "
                 "MC dropout would return identical samples: add dropout modules (for skal's "
                 "MLP pass module__dropout=0.5)."
             )
-        self.module_.eval()
-        with torch.no_grad():
-            out = self.infer(torch.as_tensor(X[:2]))
-        check_logits(out, len(self.classes_))
+        super()._check_module(module, X, n_classes)
+
+    def _build_net(self, X, n_classes, device, seed):
+        module = self._make_module(int(np.prod(X.shape[1:])), n_classes)
+        self._check_module(module, X, n_classes)
+        self.dropout_seed_ = int(np.random.RandomState(seed).randint(SEED_MAX))
+        net = NeuralNetClassifier(
+            module=module,
+            criterion=self.criterion,
+            classes=np.arange(n_classes),
+            **self._net_params(device),
+        )
+        return net.initialize()
 
     # ----------------------------------------------------------- prediction
 
-    def _logits(self, Xi):
-        out = self.infer(Xi)
+    def _logits(self, batch):
+        out = self.net_.evaluation_step(batch, training=False)
         return out[0] if isinstance(out, tuple) else out
 
-    def _sample_batch(self, Xi, hooks, n_samples):
+    def _sample_batch(self, batch, hooks, n_samples):
         """Logits of shape (S, b, K) for one batch, dropout masks applied."""
-        b = len(Xi)
+        b = len(batch[0])
         if hooks.tile:
             hooks.begin_pass()
             try:
-                logits = self._logits(Xi)
+                logits = self._logits(batch)
             except RuntimeError:  # includes _TilingFailed and shape mismatches
                 logits = None
             if logits is not None and hooks._tiled_rows == b and logits.shape[0] == n_samples * b:
@@ -427,7 +284,7 @@ class MCDropoutClassifier(InterruptibleFitMixin, NeuralNetClassifier):
         passes = []
         for s in range(n_samples):
             hooks.sample = s
-            passes.append(self._logits(Xi))
+            passes.append(self._logits(batch))
         return torch.stack(passes)
 
     def predict_proba_samples(self, X, n_samples=None, random_state=None):
@@ -453,57 +310,28 @@ class MCDropoutClassifier(InterruptibleFitMixin, NeuralNetClassifier):
             Probabilities, columns in the order of ``classes_``.
         """
         check_is_fitted(self, "dropout_seed_")
-        S = self.n_samples if n_samples is None else n_samples
-        if not isinstance(S, numbers.Integral) or S < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {S!r}.")
+        S = check_scalar(
+            self.n_samples if n_samples is None else n_samples, "n_samples", numbers.Integral, min_val=1
+        )
         seed = (
             self.dropout_seed_ if random_state is None
-            else int(check_random_state(random_state).randint(_SEED_MAX))
+            else int(check_random_state(random_state).randint(SEED_MAX))
         )
         X = validate_X(self, X, reset=False)
-        dropouts = [m for m in self.module_.modules() if isinstance(m, _DROPOUT)]
-        hooks = _ConsistentMasks(int(S), seed, self.device)
+        net = self.net_
+        dropouts = [m for m in net.module_.modules() if isinstance(m, _DROPOUT)]
+        hooks = _ConsistentMasks(S, seed, net.device)
         handles = [m.register_forward_hook(hooks.hook(i)) for i, m in enumerate(dropouts)]
         chunks = []
         try:
-            self._set_training(False)
-            with torch.no_grad(), isolated_rng(self.device):
-                for batch in self.get_iterator(self.get_dataset(X), training=False):
-                    Xi, _ = unpack_data(batch)
-                    logits = self._sample_batch(Xi, hooks, int(S))
+            with isolated_rng(net.device):
+                for batch in net.get_iterator(net.get_dataset(X), training=False):
+                    logits = self._sample_batch(batch, hooks, S)
                     chunks.append(torch.softmax(logits.double(), dim=-1).cpu())
         finally:
             for handle in handles:
                 handle.remove()
         return torch.cat(chunks, dim=1).numpy()
-
-    def predict_proba(self, X):
-        """MC estimate of the predictive distribution: the mean of the samples.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, \\*input_shape)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        return self.predict_proba_samples(X).mean(axis=0)
-
-    def predict(self, X):
-        """Class of highest MC-averaged probability.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, \\*input_shape)
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
-        """
-        codes = self.predict_proba(X).argmax(axis=1)
-        return self.classes_[codes]
 
     def embed(self, X):
         """Penultimate-layer features (dropout off).
@@ -519,5 +347,8 @@ class MCDropoutClassifier(InterruptibleFitMixin, NeuralNetClassifier):
         """
         check_is_fitted(self, "dropout_seed_")
         X = validate_X(self, X, reset=False)
-        with isolated_rng(self.device):
-            return skorch_embed(self, X)
+        with isolated_rng(self.net_.device):
+            return skorch_embed(self.net_, X)
+
+
+MCDropoutClassifier.__doc__ = fill_parameter_docs(MCDropoutClassifier.__doc__, PARAMETER_DOCS)

@@ -56,6 +56,10 @@ _NORM = (
     nn.GroupNorm,
 )
 NORM_PRIOR_VAR = 0.01
+_NOTHING_TO_REGULARISE = (
+    "the module has no Linear, Conv or normalisation layer, so the DPE prior "
+    "regularises nothing: use such layers, or a DeepEnsemble (which has no prior)."
+)
 
 
 @dataclass(frozen=True)
@@ -153,10 +157,7 @@ def omega(stacked_params, table, eps=1e-12):
         term = (torch.log(var) + (prior.var + (mean - prior.mean) ** 2) / var).sum()
         total = term if total is None else total + term
     if total is None:
-        raise ValueError(
-            "the module has no Linear, Conv or normalisation layer, so the DPE "
-            "prior regularises nothing: use such layers or beta=0."
-        )
+        raise ValueError(_NOTHING_TO_REGULARISE)
     return total
 
 
@@ -190,10 +191,7 @@ class PriorPenalty:
 
     def __init__(self, table, eps=1e-12):
         if not table:
-            raise ValueError(
-                "the module has no Linear, Conv or normalisation layer, so the DPE "
-                "prior regularises nothing: use such layers or beta=0."
-            )
+            raise ValueError(_NOTHING_TO_REGULARISE)
         self.table = table
         self.eps = eps
         self._cache = {}

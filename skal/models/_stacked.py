@@ -11,6 +11,7 @@ output has shape ``(E, batch, K)``.
 from __future__ import annotations
 
 import copy
+import itertools
 
 import torch
 from torch import nn
@@ -80,10 +81,40 @@ class StackedEnsemble(nn.Module):
         return {n: getattr(self, "stacked__" + _key(n)) for n in self.buffer_names}
 
     def member_state_dict(self, index):
-        """State dict of member ``index``, as the member module would hold it."""
+        """State dict of member ``index``, as the member module would hold it.
+
+        Like ``state_dict()``, it leaves out non-persistent buffers;
+        :meth:`member_module` carries them too.
+        """
+        persistent = self.template.state_dict().keys()
         state = {n: p[index].detach().clone() for n, p in self.params_dict().items()}
-        state.update({n: b[index].clone() for n, b in self.buffers_dict().items()})
+        state.update({n: b[index].clone() for n, b in self.buffers_dict().items() if n in persistent})
         return state
+
+    def member_module(self, index):
+        """Member ``index`` as a module of its own: every parameter and buffer copied.
+
+        Non-persistent buffers included (a state dict leaves them out).
+        The module lives on the device of the stacked parameters.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> from skal.models._stacked import StackedEnsemble
+        >>> members = [nn.Linear(3, 2) for _ in range(4)]
+        >>> ens = StackedEnsemble(members)
+        >>> torch.equal(ens.member_module(2).weight, members[2].weight)
+        True
+        """
+        device = next(itertools.chain(self.parameters(), self.buffers()), torch.empty(0)).device
+        module = copy.deepcopy(self.template).to_empty(device=device)
+        with torch.no_grad():
+            for name, p in self.params_dict().items():
+                module.get_parameter(name).copy_(p[index])
+            for name, b in self.buffers_dict().items():
+                module.get_buffer(name).copy_(b[index])
+        return module
 
     def train(self, mode=True):
         super().train(mode)
@@ -92,29 +123,30 @@ class StackedEnsemble(nn.Module):
         return self
 
     # -- forward ----------------------------------------------------------
-    def _call(self, params, buffers, x, return_embedding):
+    def _call(self, params, buffers, x, return_embedding, kwargs):
         if not return_embedding:
-            return functional_call(self.template, (params, buffers), (x,))
+            return functional_call(self.template, (params, buffers), (x,), kwargs)
         captured = []
         handle = find_head(self.template).register_forward_hook(
             lambda _m, inputs, _out: captured.append(inputs[0])
         )
         try:
-            out = functional_call(self.template, (params, buffers), (x,))
+            out = functional_call(self.template, (params, buffers), (x,), kwargs)
         finally:
             handle.remove()
         return out, captured[0].flatten(1)
 
-    def forward(self, X, return_embedding=False):
+    def forward(self, X, return_embedding=False, **kwargs):
         """Logits of every member, shape ``(E, batch, K)``.
 
         With ``return_embedding=True`` also the penultimate features,
-        shape ``(E, batch, d)``.
+        shape ``(E, batch, d)``. Other keyword arguments go to every
+        member's ``forward`` unchanged.
         """
         params, buffers = self.params_dict(), self.buffers_dict()
         if self.vectorize:
             run = vmap(
-                lambda p, b, x: self._call(p, b, x, return_embedding),
+                lambda p, b, x: self._call(p, b, x, return_embedding, kwargs),
                 in_dims=(0, 0, None),
                 randomness="different",
             )
@@ -125,6 +157,7 @@ class StackedEnsemble(nn.Module):
                 {n: b[e] for n, b in buffers.items()},
                 X,
                 return_embedding,
+                kwargs,
             )
             for e in range(self.n_members)
         ]

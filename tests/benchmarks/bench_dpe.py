@@ -1,4 +1,4 @@
-"""One training epoch of a DPE (E members, one vectorised loop) vs E skorch nets in a row.
+"""One training epoch of a DPE or deep ensemble (E members, one vectorised loop) vs E skorch nets in a row.
 
 Run from the repository root::
 
@@ -17,11 +17,12 @@ import time
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from skorch import NeuralNetClassifier
 from torch import nn
 
-from skal.models import MLP, DeepProbabilisticEnsemble, GalCNN
+from skal.models import MLP, DeepEnsemble, DeepProbabilisticEnsemble, GalCNN
 
 
 def median_epoch(history):
@@ -48,30 +49,30 @@ def sequential_nets(module_factory, X, y, n_members, epochs, batch_size, device)
     return total
 
 
-def dpe_epoch(module_factory, X, y, n_members, epochs, batch_size, device, vectorize, beta):
-    dpe = DeepProbabilisticEnsemble(
-        module_factory(),
+def ensemble_epoch(estimator, module_factory, X, y, n_members, epochs, batch_size, device):
+    """Median epoch of a DPE or deep ensemble (``estimator``: its other parameters)."""
+    fitted = clone(estimator).set_params(
+        module=module_factory(),
         n_estimators=n_members,
-        beta=beta,
         max_epochs=epochs,
         lr=1e-3,
         batch_size=batch_size,
         device=device,
-        vectorize=vectorize,
         random_state=0,
     ).fit(X, y)
-    return median_epoch(dpe.net_.history)
+    return median_epoch(fitted.net_.history)
 
 
 def compare(name, module_factory, X, y, *, n_members, epochs, batch_size, device):
     base = sequential_nets(module_factory, X, y, n_members, epochs, batch_size, device)
     rows = [(f"{n_members} skorch nets, one after another", base)]
-    for label, vectorize, beta in [
-        ("DPE, vmap, beta=1", True, 1.0),
-        ("DPE, vmap, beta=0 (deep ensemble)", True, 0.0),
-        ("DPE, member loop, beta=1", False, 1.0),
+    for label, estimator in [
+        ("DPE, vmap, beta=1", DeepProbabilisticEnsemble(beta=1.0)),
+        ("DeepEnsemble, vmap", DeepEnsemble()),
+        ("DPE, member loop, beta=1", DeepProbabilisticEnsemble(beta=1.0, vectorize=False)),
     ]:
-        rows.append((label, dpe_epoch(module_factory, X, y, n_members, epochs, batch_size, device, vectorize, beta)))
+        seconds = ensemble_epoch(estimator, module_factory, X, y, n_members, epochs, batch_size, device)
+        rows.append((label, seconds))
     print(f"\n{name}: {X.shape[0]} rows, E={n_members}, batch {batch_size}, device {device}")
     print(f"  {'':44s} {'s/epoch':>9s} {'speed-up':>9s}")
     for label, sec in rows:

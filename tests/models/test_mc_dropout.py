@@ -1,5 +1,5 @@
+import copy
 import pickle
-import warnings
 
 import numpy as np
 import pytest
@@ -8,36 +8,15 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
 from skal.models import MLP, GalCNN, MCDropoutClassifier, embed, predict_proba_samples
-
-# The one scikit-learn check that cannot apply to a skorch net.
-EXPECTED_FAILED_CHECKS = {
-    "check_no_attributes_set_in_init": (
-        "skorch's NeuralNet.__init__ itself stores history_, initialized_ and "
-        "virtual_params_, and keeps dunder parameters such as module__hidden_units "
-        "as attributes: that is how every skorch net is configured."
-    ),
-}
-
 
 def _small(**kw):
     params = dict(max_epochs=10, lr=0.01, batch_size=32, n_samples=4,
                   module__hidden_units=(16,), random_state=0)
     params.update(kw)
     return MCDropoutClassifier(**params)
-
-
-@parametrize_with_checks([_small()], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
-def test_sklearn_estimator_checks(estimator, check):
-    with warnings.catch_warnings():
-        # check_set_params feeds -inf/None to skorch's callbacks parameter,
-        # which skorch rejects in set_params; sklearn only warns about it.
-        warnings.filterwarnings("ignore", message=".*set_params.*", category=UserWarning)
-        warnings.filterwarnings("ignore", message=".*parameters changed.*", category=UserWarning)
-        check(estimator)
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +77,8 @@ def test_masks_are_consistent_across_calls_chunks_batch_sizes_and_sample_counts(
         [fitted.predict_proba_samples(X[:25]), fitted.predict_proba_samples(X[25:])], axis=1
     )
     np.testing.assert_allclose(chunked, full, atol=1e-6)
-    other_batches = clone(fitted)
-    other_batches.__dict__.update(fitted.__dict__)
-    other_batches.batch_size = 7
+    other_batches = copy.deepcopy(fitted)
+    other_batches.net_.set_params(batch_size=7)
     np.testing.assert_allclose(other_batches.predict_proba_samples(X), full, atol=1e-6)
     np.testing.assert_allclose(fitted.predict_proba_samples(X, n_samples=4), full[:4], atol=1e-6)
     fresh = fitted.predict_proba_samples(X, random_state=1)
@@ -195,7 +173,7 @@ def test_adapters_embedding_and_pickle(fitted, split):
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(restored.predict_proba_samples(X), fitted.predict_proba_samples(X))
     assert fitted.get_params()["device"] == "auto"
-    assert fitted.device in ("cpu", "cuda")
+    assert fitted.net_.device in ("cpu", "cuda")
 
 
 def test_partial_fit_and_warm_start_continue_training(split):
@@ -255,40 +233,35 @@ def test_channel_dropout_masks_whole_channels():
     assert (zero_channels == zero_channels[:, :1]).all()
 
 
+# NaN/inf, wrong shapes, a single class, unseen labels: tests/models/test_base.py.
 @pytest.mark.parametrize(
-    "kwargs, X_fn, y_fn, match",
+    "kwargs, match",
     [
-        ({}, lambda X: np.where(X == X[0, 0], np.nan, X), None, "NaN"),
-        ({}, lambda X: np.where(X == X[0, 0], np.inf, X), None, "infinity"),
-        ({}, None, lambda y: np.zeros_like(y), "1 class"),
-        ({"module": MLP, "module__n_classes": 5}, None, lambda y: y % 3, "3 classes"),
-        ({"module__dropout": 0.0, "module": MLP}, None, None, "Dropout"),
-        ({"n_samples": 0}, None, None, "n_samples"),
+        ({"module": MLP, "module__n_classes": 5}, r"outputs shape \(5,\) per sample but there are 3 classes"),
+        ({"module": MLP, "module__dropout": 0.0}, "MLP has no nn.Dropout layer with p > 0"),
+        (
+            {"module": nn.Sequential(nn.Linear(64, 3), nn.Dropout(0.0))},
+            "Sequential has no nn.Dropout layer with p > 0",
+        ),
     ],
 )
-def test_bad_input_at_fit(split, kwargs, X_fn, y_fn, match):
-    X, y = split[0][:60].astype(np.float64), split[2][:60]
-    X = X_fn(X) if X_fn else X
-    y = y_fn(y) if y_fn else y
+def test_bad_module_at_fit(split, kwargs, match):
+    X, y = split[0][:60], split[2][:60] % 3
     with pytest.raises(ValueError, match=match):
-        _small(max_epochs=1, **kwargs).fit(X, y)
+        MCDropoutClassifier(max_epochs=1, **kwargs).fit(X, y)
 
 
-def test_bad_input_at_predict(fitted, split):
-    X = split[1][:5]
-    with pytest.raises(ValueError, match="64 features"):
-        fitted.predict(X[:, :10])
-    with pytest.raises(ValueError, match="NaN"):
-        fitted.predict_proba_samples(np.where(X == X[0, 0], np.nan, X))
-    with pytest.raises(ValueError, match="n_samples"):
-        fitted.predict_proba_samples(X, n_samples=0)
-    with pytest.raises(ValueError, match="features|shape"):
-        fitted.predict_proba(X.reshape(5, 8, 8))
+@pytest.mark.parametrize("n_samples, error", [(0, ValueError), (2.0, TypeError), (True, TypeError)])
+def test_bad_n_samples_at_predict(fitted, split, n_samples, error):
+    with pytest.raises(error, match="n_samples"):
+        fitted.predict_proba_samples(split[1][:5], n_samples=n_samples)
 
 
-def test_initialize_before_fit_explains_how_to_size_the_module():
-    with pytest.raises(ValueError, match="module__n_features"):
-        MCDropoutClassifier().initialize()
-    net = MCDropoutClassifier(module__n_features=4, module__n_classes=3).initialize()
-    assert net.module_.head.out_features == 3
-    assert isinstance(net.module_.body[2], nn.Dropout) and net.module_.body[2].p == 0.5
+def test_the_default_module_is_an_mlp_with_dropout_sized_from_the_data(split):
+    X, y = split[0][:100], split[2][:100]
+    clf = MCDropoutClassifier(max_epochs=1, random_state=0).fit(X, y)
+    assert isinstance(clf.module_, MLP)
+    assert clf.module_.body[0].in_features == 64 and clf.module_.head.out_features == 10
+    assert [m.p for m in clf.module_.modules() if isinstance(m, nn.Dropout)] == [0.5]
+    lighter = MCDropoutClassifier(MLP, module__dropout=0.2, max_epochs=1).fit(X, y)
+    assert [m.p for m in lighter.module_.modules() if isinstance(m, nn.Dropout)] == [0.2]
