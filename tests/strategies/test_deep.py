@@ -1,5 +1,7 @@
 """Every strategy on skal's own deep estimators (tiny nets, a few epochs)."""
 
+import inspect
+
 import numpy as np
 import pytest
 from sklearn.pipeline import make_pipeline
@@ -26,11 +28,13 @@ def deep_models(digits_split):
 @pytest.mark.parametrize("name", UNIQUE)
 @pytest.mark.parametrize("model", ["dpe", "mc_dropout"])
 def test_strategy_on_deep_estimators(name, model, deep_models, digits_split):
-    _, _, X_pool = digits_split
+    X_l, _, X_pool = digits_split
     strategy = STRATEGIES[name]
-    idx, scores = strategy(deep_models[model], X_pool, n_instances=3, random_state=0)
+    # the labeled set, as skal's learners pass it to strategies that name it
+    extra = {"X_labeled": X_l} if "X_labeled" in inspect.signature(strategy).parameters else {}
+    idx, scores = strategy(deep_models[model], X_pool, n_instances=3, random_state=0, **extra)
     assert len(set(idx.tolist())) == 3 and np.isfinite(scores).all()
-    again, _ = strategy(deep_models[model], X_pool, n_instances=3, random_state=0)
+    again, _ = strategy(deep_models[model], X_pool, n_instances=3, random_state=0, **extra)
     np.testing.assert_array_equal(idx, again)
 
 
