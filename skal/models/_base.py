@@ -19,8 +19,6 @@ import copy
 import inspect
 import math
 import numbers
-import re
-import textwrap
 
 import numpy as np
 import torch
@@ -43,7 +41,6 @@ __all__ = [
     "check_logits",
     "encode_labels",
     "even_batch_size",
-    "fill_parameter_docs",
     "first_fit_classes",
     "isolated_rng",
     "resolve_device",
@@ -63,7 +60,7 @@ TRAINING_DEFAULTS = {
 SEED_MAX = np.iinfo(np.int32).max
 
 #: numpydoc entries of the parameters the deep estimators share, filled into
-#: each class's docstring by :func:`fill_parameter_docs`.
+#: each class's docstring by :func:`skal._docstrings.fill_sections`.
 PARAMETER_DOCS = {
     "module": """\
 module : None, torch.nn.Module class or instance, or skorch NeuralNet, default=None
@@ -134,42 +131,6 @@ verbose : int, default=0
     ``iterator_valid__*``, ``callbacks__*``. Training minibatches are
     shuffled unless ``iterator_train__shuffle=False``.""",
 }
-
-_PLACEHOLDER = re.compile(r"^([ \t]*)\{(\w+)\}[ \t]*$", re.MULTILINE)
-
-
-def fill_parameter_docs(doc, entries=None):
-    """Replace each line ``{name}`` of a docstring by the numpydoc entry ``entries[name]``.
-
-    The entry is indented as the placeholder; lines indented under the
-    placeholder continue the entry's description. This is how each deep
-    estimator documents exactly its own parameters while shared ones are
-    written once (as skorch fills ``NeuralNetClassifier.__doc__`` from
-    ``NeuralNet.__doc__``).
-
-    Parameters
-    ----------
-    doc : str or None
-        The docstring (``None`` under ``python -OO``, returned as is).
-    entries : dict of str to str, default=None
-        :data:`PARAMETER_DOCS` when ``None``.
-
-    Examples
-    --------
-    >>> from skal.models._base import fill_parameter_docs
-    >>> doc = "Parameters\\n----------\\n{lr}\\n    Tune it with a grid search."
-    >>> print(fill_parameter_docs(doc, {"lr": "lr : float\\n    Step size."}))
-    Parameters
-    ----------
-    lr : float
-        Step size.
-        Tune it with a grid search.
-    """
-    if doc is None:
-        return None
-    entries = PARAMETER_DOCS if entries is None else entries
-    return _PLACEHOLDER.sub(lambda m: textwrap.indent(entries[m.group(2)], m.group(1)), doc)
-
 
 def resolve_device(device):
     """``'auto'`` (or ``None``) becomes ``'cuda'`` when a GPU is present, else ``'cpu'``."""

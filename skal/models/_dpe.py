@@ -9,8 +9,8 @@ import numpy as np
 from skorch.dataset import Dataset
 from torch.utils.data import Subset
 
+from .._docstrings import fill_sections
 from .._validation import check_scalar
-from ._base import fill_parameter_docs
 from ._ensemble import (
     ENSEMBLE_ATTRIBUTE_DOCS,
     ENSEMBLE_PARAMETER_DOCS,
@@ -195,7 +195,7 @@ class DeepProbabilisticEnsemble(_BaseDeepEnsemble):
         self.n_train_ = len(self.net_.train_rows_)
 
 
-DeepProbabilisticEnsemble.__doc__ = fill_parameter_docs(
+DeepProbabilisticEnsemble.__doc__ = fill_sections(
     DeepProbabilisticEnsemble.__doc__,
     {**ENSEMBLE_PARAMETER_DOCS, "attributes": ENSEMBLE_ATTRIBUTE_DOCS},
 )

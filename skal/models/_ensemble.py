@@ -22,13 +22,13 @@ from skorch import NeuralNetClassifier
 from skorch.utils import to_tensor
 from torch import nn
 
+from .._docstrings import fill_sections
 from .._validation import check_scalar
 from ._base import (
     PARAMETER_DOCS,
     EvenBatchLoader,
     _BaseDeepClassifier,
     _reset_parameters,
-    fill_parameter_docs,
     validate_X,
 )
 from ._prior import prior_table, sample_from_prior
@@ -292,6 +292,6 @@ class DeepEnsemble(_BaseDeepEnsemble):
     """
 
 
-DeepEnsemble.__doc__ = fill_parameter_docs(
+DeepEnsemble.__doc__ = fill_sections(
     DeepEnsemble.__doc__, {**ENSEMBLE_PARAMETER_DOCS, "attributes": ENSEMBLE_ATTRIBUTE_DOCS}
 )

@@ -30,12 +30,12 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
 from torch import nn
 
+from .._docstrings import fill_sections
 from .._validation import check_scalar
 from ._base import (
     PARAMETER_DOCS,
     SEED_MAX,
     _BaseDeepClassifier,
-    fill_parameter_docs,
     isolated_rng,
     validate_X,
 )
@@ -351,4 +351,4 @@ class MCDropoutClassifier(_BaseDeepClassifier):
             return skorch_embed(self.net_, X)
 
 
-MCDropoutClassifier.__doc__ = fill_parameter_docs(MCDropoutClassifier.__doc__, PARAMETER_DOCS)
+MCDropoutClassifier.__doc__ = fill_sections(MCDropoutClassifier.__doc__, PARAMETER_DOCS)

@@ -1,16 +1,14 @@
 """Docstring sections every strategy shares, written once and filled in.
 
 A strategy's docstring names a section on a line of its own, ``{section}``;
-:func:`fill_doc` replaces it with the text below, indented like the
-placeholder, and ``{name}`` inside a section with the strategy's name.
-(skorch builds ``NeuralNetClassifier.__doc__`` from ``NeuralNet.__doc__``
-the same way.)
+:func:`fill_doc` replaces it with the text below (see
+:func:`skal._docstrings.fill_sections`), and ``{name}`` inside a section
+with the strategy's name.
 """
 
 from __future__ import annotations
 
-import re
-import textwrap
+from .._docstrings import fill_sections
 
 __all__ = ["SECTIONS", "fill_doc"]
 
@@ -97,9 +95,6 @@ Examples
 ((3,), (3,))""",
 }
 
-_PLACEHOLDER = re.compile(r"^(?P<indent>[ \t]*)\{(?P<key>\w+)\}[ \t]*$", re.MULTILINE)
-
-
 def fill_doc(func):
     """Fill the ``{section}`` lines of ``func.__doc__`` from :data:`SECTIONS`.
 
@@ -117,13 +112,5 @@ def fill_doc(func):
     >>> print(strategy.__doc__.splitlines()[4].strip())
     n_instances : int, default=1
     """
-
-    def replace(match):
-        key = match.group("key")
-        if key not in SECTIONS:
-            raise KeyError(f"{func.__qualname__}'s docstring names an unknown section {{{key}}}.")
-        text = SECTIONS[key].replace("{name}", func.__name__)
-        return textwrap.indent(text, match.group("indent"))
-
-    func.__doc__ = _PLACEHOLDER.sub(replace, func.__doc__)
+    func.__doc__ = fill_sections(func.__doc__, SECTIONS, name=func.__name__, owner=func.__qualname__)
     return func
