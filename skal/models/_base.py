@@ -28,7 +28,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 from .._interrupt import propagate_interrupt
 from .._validation import check_scalar
@@ -39,11 +39,13 @@ __all__ = [
     "PARAMETER_DOCS",
     "EvenBatchLoader",
     "check_logits",
+    "collate_rows",
     "encode_labels",
     "even_batch_size",
     "first_fit_classes",
     "isolated_rng",
     "resolve_device",
+    "rows_as_tensor",
     "validate_X",
 ]
 
@@ -168,6 +170,36 @@ def validate_X(estimator, X, y="no_validation", *, reset):
             f"fitted on samples of shape {estimator.input_shape_}."
         )
     return out
+
+
+def rows_as_tensor(rows, device=None):
+    """A tensor of a chunk of rows, without torch's warning on read-only arrays.
+
+    joblib hands parallel workers read-only memory-mapped arrays; torch
+    warns when it wraps one. Such a chunk is copied (the chunk, never the
+    whole array); a writable one is shared, as ``torch.as_tensor`` does.
+    """
+    rows = np.asarray(rows)
+    if not rows.flags.writeable:
+        rows = rows.copy()
+    return torch.as_tensor(rows, device=device)
+
+
+def _writable(item):
+    if isinstance(item, np.ndarray) and not item.flags.writeable:
+        return item.copy()
+    if isinstance(item, (tuple, list)):
+        return type(item)(_writable(i) for i in item)
+    return item
+
+
+def collate_rows(batch):
+    """skorch's minibatches, read-only rows included (see :func:`rows_as_tensor`).
+
+    ``default_collate`` wraps each NumPy row with ``torch.as_tensor``; a row
+    of a read-only memmap is copied first: one minibatch at a time.
+    """
+    return default_collate([_writable(sample) for sample in batch])
 
 
 def first_fit_classes(y, declared=None):
@@ -369,6 +401,8 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
             "verbose": self.verbose,
             "iterator_train": EvenBatchLoader,
             "iterator_train__shuffle": True,
+            "iterator_train__collate_fn": collate_rows,
+            "iterator_valid__collate_fn": collate_rows,
         }
         if isinstance(self.module, NeuralNet):
             template = self.module.get_params_for("optimizer")
@@ -420,7 +454,7 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
         module.eval()
         try:
             with torch.no_grad():
-                out = module(torch.as_tensor(X[:2]))
+                out = module(rows_as_tensor(X[:2]))
         except Exception as exc:  # the module's own error, with our context
             raise ValueError(
                 f"module could not process X of shape {X.shape[1:]} per sample: {exc}"

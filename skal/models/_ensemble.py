@@ -29,6 +29,7 @@ from ._base import (
     EvenBatchLoader,
     _BaseDeepClassifier,
     _reset_parameters,
+    rows_as_tensor,
     validate_X,
 )
 from ._prior import prior_table, sample_from_prior
@@ -195,7 +196,7 @@ class _BaseDeepEnsemble(_BaseDeepClassifier, BaseEnsemble):
         outs = []
         with torch.no_grad():
             for start in range(0, len(X), batch_size):
-                xb = torch.as_tensor(X[start : start + batch_size]).to(device)
+                xb = rows_as_tensor(X[start : start + batch_size], device=device)
                 out = module(xb, return_embedding=return_embedding)
                 outs.append(out[1] if return_embedding else out)
         return torch.cat(outs, dim=1).cpu()

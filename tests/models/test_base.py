@@ -226,6 +226,34 @@ def test_caller_arrays_and_module_are_not_modified(blobs, name):
 
 
 # -- training --------------------------------------------------------------------------------
+_READ_ONLY_SCRIPT = """
+import warnings
+import numpy as np
+from sklearn.datasets import load_iris
+from skal.models import DeepEnsemble, DeepProbabilisticEnsemble, MCDropoutClassifier, embed
+
+warnings.filterwarnings("error", message="The given NumPy array is not writable")
+X, y = load_iris(return_X_y=True)
+X = X.astype(np.float32)
+X.setflags(write=False)
+for est in (DeepProbabilisticEnsemble(n_estimators=2, max_epochs=2), DeepEnsemble(n_estimators=2, max_epochs=2),
+            MCDropoutClassifier(max_epochs=2, n_samples=3)):
+    est.fit(X, y)
+    est.predict_proba_samples(X)
+    embed(est, X)
+"""
+
+
+def test_read_only_arrays_train_and_predict_without_torchs_warning():
+    # Regression: `skal run --n-jobs 2` printed torch's "The given NumPy array is
+    # not writable" (joblib hands workers read-only memory-mapped arrays). torch
+    # warns once per process, hence a fresh one.
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", _READ_ONLY_SCRIPT], check=True)
+
+
 def test_even_batch_size_never_leaves_a_last_batch_of_one_row():
     for n_rows in range(2, 400):
         for batch_size in range(1, 40):
