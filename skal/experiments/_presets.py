@@ -61,17 +61,15 @@ def make_estimator(name, *, images=False, classes=None, device="auto", params=No
         common = {"device": device}
         if classes is not None:
             common["classes"] = np.asarray(classes).tolist()
-        # A labeled set of a few hundred rows is one or two minibatches: the
-        # nets need many epochs to fit it (digits, 100 labels: 50 epochs give
-        # 85% accuracy, 200 give 91%, at under a second each on one core).
-        epochs = 100 if images else 200
+        # Training length is the estimators' own default: at least 1,000
+        # gradient steps however small the labeled set (skal.models._base).
         if key == "mc-dropout":
-            defaults = {"module": GalCNN if images else MLP, "max_epochs": epochs, "n_samples": 20}
+            defaults = {"module": GalCNN if images else MLP, "n_samples": 20}
             cls = MCDropoutClassifier
         else:
             # GalCNN's dropout only matters for MC dropout; ensemble members
             # get their diversity from the prior draws, as in the DPE paper.
-            defaults = {"module": GalCNN if images else MLP, "max_epochs": epochs, "n_estimators": 8}
+            defaults = {"module": GalCNN if images else MLP, "n_estimators": 8}
             if images:
                 defaults["module__dropout"] = (0.0, 0.0)
             cls = DeepEnsemble if key == "deep-ensemble" else DeepProbabilisticEnsemble

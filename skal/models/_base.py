@@ -36,6 +36,7 @@ from ._modules import MLP
 
 __all__ = [
     "TRAINING_DEFAULTS",
+    "default_epochs",
     "PARAMETER_DOCS",
     "EvenBatchLoader",
     "check_logits",
@@ -51,13 +52,38 @@ __all__ = [
 
 #: The one source of the training settings' defaults. A setting left to
 #: ``None`` takes the value of a skorch net given as ``module`` (a
-#: template), else the value here.
+#: template), else the value here. With ``max_epochs=None`` a fit runs
+#: ``max_epochs`` epochs, or more when that is fewer than ``min_steps``
+#: gradient steps: on 20 labels, 100 epochs of batch 128 are 100 steps,
+#: and the measured accuracy gains from 100 to 1,000 steps are 4 to 5
+#: points on digits and MNIST (docs: "Does it beat random?"). The
+#: optimizer's ``weight_decay`` (L2) keeps the longer training from
+#: over-fitting the tiny sets.
 TRAINING_DEFAULTS = {
     "max_epochs": 100,
+    "min_steps": 1000,
     "lr": 1e-3,
     "batch_size": 128,
     "optimizer": torch.optim.Adam,
+    "optimizer__weight_decay": 1e-3,
 }
+#: The defaults that are constructor parameters of the estimators.
+_SETTINGS = ("max_epochs", "lr", "batch_size", "optimizer")
+
+
+def default_epochs(n_rows, batch_size):
+    """Epochs of a fit left to ``max_epochs=None``: at least ``min_steps`` gradient steps.
+
+    Examples
+    --------
+    >>> from skal.models._base import default_epochs
+    >>> default_epochs(20, 128)  # one step per epoch: 1,000 epochs
+    1000
+    >>> default_epochs(50_000, 128)  # 391 steps per epoch: the 100 epochs suffice
+    100
+    """
+    steps_per_epoch = math.ceil(n_rows / batch_size)
+    return max(TRAINING_DEFAULTS["max_epochs"], math.ceil(TRAINING_DEFAULTS["min_steps"] / steps_per_epoch))
 
 SEED_MAX = np.iinfo(np.int32).max
 
@@ -78,14 +104,18 @@ module : None, torch.nn.Module class or instance, or skorch NeuralNet, default=N
     "max_epochs": """\
 max_epochs : int, default=None
     Epochs per call to ``fit`` or ``partial_fit``; 0 builds the network
-    without training it. ``None`` is ``TRAINING_DEFAULTS["max_epochs"]``
-    (100).""",
+    without training it. ``None`` trains 100 epochs, or more when the
+    training set is small: at least 1,000 gradient steps
+    (``TRAINING_DEFAULTS``), so that 20 labels get as much training as
+    2,000. Set it to train exactly that many epochs.""",
     "lr": """\
 lr : float, default=None
     Learning rate; ``None`` is ``TRAINING_DEFAULTS["lr"]`` (1e-3).""",
     "optimizer": """\
 optimizer : torch optimizer class, default=None
-    ``None`` is ``TRAINING_DEFAULTS["optimizer"]`` (``torch.optim.Adam``).""",
+    ``None`` is ``TRAINING_DEFAULTS["optimizer"]`` (``torch.optim.Adam``).
+    An optimizer that takes ``weight_decay`` gets 1e-3 unless
+    ``optimizer__weight_decay`` says otherwise.""",
     "batch_size": """\
 batch_size : int, default=None
     Minibatch size of training and prediction; ``None`` is
@@ -382,7 +412,8 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
         """``max_epochs``, ``lr``, ``batch_size``, ``optimizer``: ours, a template's, or the defaults."""
         template = self.module if isinstance(self.module, NeuralNet) else None
         settings = {}
-        for name, default in TRAINING_DEFAULTS.items():
+        for name in _SETTINGS:
+            default = TRAINING_DEFAULTS[name]
             value = getattr(self, name)
             if value is None and template is not None:
                 value = getattr(template, name)
@@ -404,11 +435,19 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
             "iterator_train__collate_fn": collate_rows,
             "iterator_valid__collate_fn": collate_rows,
         }
+        if "weight_decay" in inspect.signature(params["optimizer"]).parameters:
+            params["optimizer__weight_decay"] = TRAINING_DEFAULTS["optimizer__weight_decay"]
         if isinstance(self.module, NeuralNet):
             template = self.module.get_params_for("optimizer")
             params.update({f"optimizer__{k}": v for k, v in template.items()})
         params.update({k: v for k, v in self._kwargs.items() if not k.startswith("module__")})
         return params
+
+    def _auto_epochs(self, n_rows):
+        """Apply :func:`default_epochs` to ``net_`` when no one chose ``max_epochs``."""
+        template = self.module if isinstance(self.module, NeuralNet) else None
+        if self.max_epochs is None and template is None:
+            self.net_.set_params(max_epochs=default_epochs(n_rows, self.net_.batch_size))
 
     # -- the module -------------------------------------------------------------
     def _module_spec(self):
@@ -541,6 +580,7 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
                 self.classes_, self.net_ = classes, net
             else:
                 self._sync_net()
+            self._auto_epochs(len(X))
             # skorch's partial_fit swallows a KeyboardInterrupt and returns
             # a half-trained net; the caller must see the Ctrl-C.
             with propagate_interrupt():

@@ -104,13 +104,31 @@ def test_docstring_lists_exactly_the_constructor_parameters(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_training_defaults_come_from_one_place(blobs, monkeypatch, name):
     monkeypatch.setitem(TRAINING_DEFAULTS, "max_epochs", 2)
+    monkeypatch.setitem(TRAINING_DEFAULTS, "min_steps", 1)
     monkeypatch.setitem(TRAINING_DEFAULTS, "lr", 0.05)
     monkeypatch.setitem(TRAINING_DEFAULTS, "batch_size", 16)
     monkeypatch.setitem(TRAINING_DEFAULTS, "optimizer", torch.optim.SGD)
+    monkeypatch.setitem(TRAINING_DEFAULTS, "optimizer__weight_decay", 0.25)
     net = make_estimator(name, max_epochs=None).fit(*blobs).net_
     assert len(net.history) == 2
     assert net.batch_size == 16 and net.lr == 0.05
     assert isinstance(net.optimizer_, torch.optim.SGD)
+    assert net.optimizer_.param_groups[0]["weight_decay"] == 0.25
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_small_training_sets_get_at_least_min_steps_gradient_steps(blobs, monkeypatch, name):
+    # 100 epochs of one minibatch are 100 steps on 20 labels: too few (issue 9).
+    monkeypatch.setitem(TRAINING_DEFAULTS, "max_epochs", 2)
+    monkeypatch.setitem(TRAINING_DEFAULTS, "min_steps", 12)
+    X, y = blobs
+    net = make_estimator(name, max_epochs=None, batch_size=len(X) // 2).fit(X, y).net_
+    assert len(net.history) == 6  # two steps per epoch
+    assert sum(len(epoch["batches"]) for epoch in net.history) == 12
+    explicit = make_estimator(name, max_epochs=3, batch_size=len(X) // 2).fit(X, y).net_
+    assert len(explicit.history) == 3  # a chosen max_epochs is exact
+    wd = make_estimator(name, optimizer__weight_decay=0.0).fit(X, y).net_
+    assert wd.optimizer_.param_groups[0]["weight_decay"] == 0.0
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -21,6 +21,7 @@ from skal.models import (
     embed,
     predict_proba_samples,
 )
+from skal.models._base import TRAINING_DEFAULTS
 
 TINY = dict(n_estimators=3, max_epochs=3, module__hidden_units=(16,), device="cpu", random_state=0)
 
@@ -133,6 +134,7 @@ def test_beta_zero_trains_exactly_like_independent_members(blobs):
             module,
             criterion=nn.CrossEntropyLoss,
             optimizer=torch.optim.Adam,
+            optimizer__weight_decay=TRAINING_DEFAULTS["optimizer__weight_decay"],
             lr=1e-2,
             max_epochs=4,
             batch_size=16,
