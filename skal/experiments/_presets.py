@@ -33,7 +33,7 @@ def make_estimator(name, *, images=False, classes=None, device="auto", params=No
         Torch device of the networks.
     params : dict, default=None
         Estimator parameters overriding the defaults (``max_epochs``,
-        ``n_estimators``, ``beta``, ``module__hidden_units``, ...).
+        ``n_estimators``, ``module__hidden_units``, ``beta`` for the DPE, ...).
 
     Returns
     -------
