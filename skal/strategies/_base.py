@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._containers import num_rows, take_rows
+from .._containers import iter_chunks, num_rows, take_rows
 from .._validation import check_n_instances, check_pool, check_scalar
 
 __all__ = [
@@ -58,8 +58,9 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
     ----------
     classifier : object
         Anything :func:`skal.models.predict_proba_samples` accepts.
-    X_pool : array-like, DataFrame, sparse matrix, tensor or list
-        Already validated pool.
+    X_pool : array-like, DataFrame, sparse matrix, tensor, list, Dataset or dask array
+        Already validated pool, read chunk by chunk (a Dataset through
+        DataLoader workers, a dask array one chunk at a time).
     chunk_size : int or None
     predict_params : dict or None
         Passed to ``predict_proba_samples`` (for example ``n_samples``).
@@ -69,13 +70,9 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
     predict_params = predict_params or {}
     n = num_rows(X_pool)
     classes = _classes_or_none(classifier)
-    size = chunk_size or min(n, _PROBE_ROWS)
-    start = 0
-    while start < n:
-        stop = min(start + size, n)
-        P = np.asarray(
-            predict_proba_samples(classifier, take_rows(X_pool, start, stop), **predict_params)
-        )
+
+    def samples_of(rows, start, stop):
+        P = np.asarray(predict_proba_samples(classifier, rows, **predict_params))
         if P.ndim != 3 or P.shape[1] != stop - start:
             raise ValueError(
                 f"predict_proba_samples of {type(classifier).__name__} returned shape "
@@ -91,10 +88,15 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
         # the finite check on their scores (score_pool).
         if P.dtype.kind != "f" or (start == 0 and not np.isfinite(P).all()):
             raise _non_finite(classifier)
-        yield start, stop, P
-        if chunk_size is None:
-            size = max(1, CHUNK_BYTES // (P.shape[0] * P.shape[2] * P.itemsize))
-        start = stop
+        return P
+
+    # The first chunk tells S and K; later chunks hold 64 MiB of samples.
+    first = min(n, chunk_size or _PROBE_ROWS)
+    P = samples_of(take_rows(X_pool, 0, first), 0, first)
+    yield 0, first, P
+    size = chunk_size or max(1, CHUNK_BYTES // (P.shape[0] * P.shape[2] * P.itemsize))
+    for start, stop, rows in iter_chunks(X_pool, size, start=first):
+        yield start, stop, samples_of(rows, start, stop)
 
 
 def _non_finite(classifier):
@@ -196,11 +198,8 @@ def pool_outputs(classifier, X, *, proba=False, embedding=False, chunk_size=None
     """
     from ..models import embed, predict_proba_samples
 
-    n = num_rows(X)
-    size = chunk_size or _EMBED_ROWS
     probas, features = [], []
-    for start in range(0, n, size):
-        rows = take_rows(X, start, min(start + size, n))
+    for _, _, rows in iter_chunks(X, chunk_size or _EMBED_ROWS):
         if proba:
             P = np.asarray(predict_proba_samples(classifier, rows, **(predict_params or {})))
             if P.ndim != 3 or not np.isfinite(P).all():
