@@ -100,3 +100,12 @@ def test_only_the_dpe_needs_layers_its_prior_covers(blobs):
     assert ensemble.score(X, y) > 0.7
     with pytest.raises(ValueError, match="prior regularises nothing: use such layers, or a DeepEnsemble"):
         make_estimator("dpe", module=_Unregularisable).fit(X, y)
+
+
+def test_the_members_take_one_fused_optimizer_step(blobs):
+    X, y = blobs
+    ensemble = make_estimator("deep_ensemble").fit(X, y)
+    assert ensemble.net_.optimizer_.defaults["fused"] is True  # CPU Adam has fused kernels
+    own_choice = make_estimator("deep_ensemble", optimizer__foreach=True).fit(X, y)
+    assert own_choice.net_.optimizer_.defaults["foreach"] is True
+    assert not own_choice.net_.optimizer_.defaults["fused"]
