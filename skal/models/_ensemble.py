@@ -47,13 +47,14 @@ n_estimators : int, default=8
     "vectorize": """\
 vectorize : bool, default=True
     Compute all members in one forward/backward. How is chosen from the
-    module, the fastest that applies: layer by layer (one batched matrix
-    product per ``Linear``, one grouped convolution per ``Conv``, ...)
-    when its forward is a chain of the layers
+    module and the device, the fastest that applies: layer by layer (one
+    batched matrix product per ``Linear``, one grouped convolution per
+    ``Conv``, ...) when its forward is a chain of the layers
     :mod:`skal.models._stacked` stacks, as for skal's ``MLP``,
-    ``GalCNN`` and ``SmallCNN``; else ``torch.func.vmap``
-    (``net_.module_.path`` says which). ``False`` loops over the
-    members, for modules that ``vmap`` cannot batch.""",
+    ``GalCNN`` and ``SmallCNN``; else ``torch.func.vmap``; on CPU,
+    members with convolutions one after another, which is faster there
+    (``net_.module_.path`` says which). ``False`` loops over the members,
+    for modules that ``vmap`` cannot batch.""",
 }
 
 ENSEMBLE_ATTRIBUTE_DOCS = """\
@@ -192,7 +193,10 @@ class _BaseDeepEnsemble(_BaseDeepClassifier, BaseEnsemble):
                 _reset_parameters(member)
         self._check_module(members[0], X, n_classes)
         ensemble = StackedEnsemble(
-            members, path=None if self.vectorize else "loop", example=torch.as_tensor(X[:2])
+            members,
+            path=None if self.vectorize else "loop",
+            example=torch.as_tensor(X[:2]),
+            device=device,
         )
         table, skipped = prior_table(members[0])
         sample_from_prior(ensemble.params_dict(), table, generator=torch.Generator().manual_seed(seed))

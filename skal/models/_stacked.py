@@ -11,7 +11,7 @@ callbacks and optimisers see one ordinary module whose output has shape
 Small networks cost per operation, not per multiply-add: E members must
 share every kernel launch and every Python call, not only the training
 loop. :class:`StackedEnsemble` runs them one of three ways, the fastest that
-applies (its ``path``):
+applies (its ``path``, picked by :func:`fastest_path`):
 
 ``"layers"``
     Every layer of the member computes all members in one operation: a
@@ -26,8 +26,9 @@ applies (its ``path``):
 ``"vmap"``
     ``torch.func.vmap`` over the member's own forward, for any other module.
 ``"loop"``
-    A Python loop over the members (``vectorize=False``), for modules
-    ``vmap`` cannot batch.
+    A Python loop over the members: on CPU for members with convolutions,
+    which cost E times one member's arithmetic however they run, and with
+    ``vectorize=False``, for modules ``vmap`` cannot batch.
 
 Between stacked layers a batch has shape ``(E, batch, ...)``: each member's
 activations as the member would hold them, one member after another.
@@ -45,7 +46,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from ._modules import find_head
 
-__all__ = ["StackedEnsemble", "STACKED_LAYERS"]
+__all__ = ["StackedEnsemble", "STACKED_LAYERS", "fastest_path", "layer_chain"]
 
 PATHS = ("layers", "vmap", "loop")
 
@@ -395,6 +396,34 @@ class _Broadcast:
         return (x.expand(self.n_members, *x.shape),)
 
 
+def fastest_path(template, chain, device):
+    """The path :class:`StackedEnsemble` picks for ``template`` on ``device``.
+
+    ``"layers"`` when the member is a chain of stackable layers (``chain``),
+    else ``"vmap"``; but on CPU a member with convolutions runs member by
+    member (``"loop"``). A convolution's work grows with E however it is
+    run, and there one grouped convolution over the members' channels (which
+    ``vmap`` makes too) runs at about half the speed of E ordinary ones, its
+    E times larger activations out of the caches: for GalCNN on 28x28
+    images, E = 8, a forward and backward pass over 128 images took 0.80 s
+    as a loop, 1.65 s layer by layer and 1.59 s under ``vmap`` on one
+    thread of an AMD EPYC (one member: 0.11 s).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from skal.models._stacked import fastest_path, layer_chain
+    >>> member = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    >>> chain = layer_chain(member)
+    >>> fastest_path(member, chain, "cuda"), fastest_path(member, chain, "cpu")
+    ('layers', 'loop')
+    """
+    convolutional = any(isinstance(m, nn.modules.conv._ConvNd) for m in template.modules())
+    if convolutional and torch.device(device).type == "cpu":
+        return "loop"
+    return "vmap" if chain is None else "layers"
+
+
 def _stack_layers(template, chain, n_members):
     """``template`` with each layer of ``chain`` replaced by its stacked version."""
     stacked = copy.deepcopy(template)
@@ -420,12 +449,13 @@ class StackedEnsemble(nn.Module):
         stacked parameters (the members themselves are not kept).
     path : {None, "layers", "vmap", "loop"}, default=None
         How the members run (see the module docstring). ``None`` picks the
-        fastest that applies: ``"layers"`` when the member is a chain of
-        stackable layers, else ``"vmap"``.
+        fastest that applies on ``device`` (:func:`fastest_path`).
     example : Tensor, default=None
         A batch the members accept, on which the member's forward is
         probed: modules other than ``nn.Sequential`` trees need one to run
         on the ``"layers"`` path.
+    device : str or torch.device, default="cpu"
+        Where the ensemble will run; only read to pick the path.
 
     Attributes
     ----------
@@ -449,7 +479,7 @@ class StackedEnsemble(nn.Module):
     torch.Size([4, 5, 2])
     """
 
-    def __init__(self, members, path=None, example=None):
+    def __init__(self, members, path=None, example=None, device="cpu"):
         super().__init__()
         if len(members) < 1:
             raise ValueError("StackedEnsemble needs at least one member.")
@@ -469,7 +499,7 @@ class StackedEnsemble(nn.Module):
         self._template = [template]
         chain = layer_chain(template, example) if path in (None, "layers") else None
         self._stacked_template = [None if chain is None else _stack_layers(template, chain, self.n_members)]
-        self.path = path or ("layers" if chain is not None else "vmap")
+        self.path = path or fastest_path(template, chain, device)
 
     @property
     def path(self):

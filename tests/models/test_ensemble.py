@@ -12,7 +12,7 @@ from torch import nn
 from skal.models import DeepEnsemble, DeepProbabilisticEnsemble, GalCNN, SmallCNN
 from skal.models._embedding import skorch_embed
 
-from ._helpers import make_estimator
+from ._helpers import fit_on_path, make_estimator
 
 ENSEMBLES = ["dpe", "deep_ensemble"]
 
@@ -115,8 +115,8 @@ def test_image_members_run_layer_by_layer_and_export_whole(name, module):
     rng = np.random.RandomState(0)
     X = rng.rand(24, 1, 8, 8).astype(np.float32)
     y = np.arange(24) % 3
-    ensemble = make_estimator(name, **IMAGE_MODULES[module]).fit(X, y)
-    assert ensemble.net_.module_.path == "layers"
+    assert make_estimator(name, **IMAGE_MODULES[module]).fit(X, y).net_.module_.path == "loop"  # CPU
+    ensemble = fit_on_path(make_estimator(name, **IMAGE_MODULES[module]), "layers", X, y)
     # pool scoring runs through the same stacked module; every member's
     # probabilities and penultimate features are its own (BatchNorm running
     # statistics included)

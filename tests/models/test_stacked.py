@@ -114,8 +114,7 @@ def test_each_stacked_layer_equals_its_members(case):
     factory, shape = LAYER_CASES[case]
     torch.manual_seed(0)
     members = [_randomise(factory()) for _ in range(3)]
-    ensemble = StackedEnsemble(copy.deepcopy(members))
-    assert ensemble.path == "layers"
+    ensemble = StackedEnsemble(copy.deepcopy(members), path="layers")
     X = torch.randn(shape)
     for training in (True, False):  # batch statistics, then the running ones
         ensemble.train(training).zero_grad()
@@ -213,28 +212,36 @@ class _OptionalHead(_ReadsAWeight):
         return h if features_only else self.head(h)
 
 
+# module, input shape, the path picked on a GPU and on CPU (where
+# convolutional members run one after another)
 MODULES = {
-    "mlp": (lambda: MLP(4, 2, hidden_units=(8, 8), dropout=0.1), (2, 4), "layers"),
-    "gal_cnn": (lambda: GalCNN(n_classes=3, image_size=10), (2, 1, 10, 10), "layers"),
-    "gal_cnn_on_flat_rows": (lambda: GalCNN(n_classes=3, image_size=10), (2, 100), "layers"),
-    "small_cnn": (lambda: SmallCNN(n_classes=3, in_channels=1, widths=(4, 8)), (2, 1, 8, 8), "layers"),
-    "small_resnet": (lambda: SmallResNet(n_classes=3, widths=(4, 8)), (2, 3, 8, 8), "vmap"),
-    "buffer_outside_layers": (_Member, (2, 3), "vmap"),
-    "reads_a_weight": (_ReadsAWeight, (2, 4), "vmap"),
-    "computes_between_layers": (_ComputesBetweenLayers, (2, 4), "vmap"),
-    "writes_between_layers": (_WritesBetweenLayers, (2, 4), "vmap"),
-    "unsupported_layer": (lambda: nn.Sequential(nn.Linear(4, 4), nn.PReLU(), nn.Linear(4, 2)), (2, 4), "vmap"),
+    "mlp": (lambda: MLP(4, 2, hidden_units=(8, 8), dropout=0.1), (2, 4), "layers", "layers"),
+    "gal_cnn": (lambda: GalCNN(n_classes=3, image_size=10), (2, 1, 10, 10), "layers", "loop"),
+    "gal_cnn_on_flat_rows": (lambda: GalCNN(n_classes=3, image_size=10), (2, 100), "layers", "loop"),
+    "small_cnn": (
+        lambda: SmallCNN(n_classes=3, in_channels=1, widths=(4, 8)), (2, 1, 8, 8), "layers", "loop"
+    ),
+    "small_resnet": (lambda: SmallResNet(n_classes=3, widths=(4, 8)), (2, 3, 8, 8), "vmap", "loop"),
+    "buffer_outside_layers": (_Member, (2, 3), "vmap", "vmap"),
+    "reads_a_weight": (_ReadsAWeight, (2, 4), "vmap", "vmap"),
+    "computes_between_layers": (_ComputesBetweenLayers, (2, 4), "vmap", "vmap"),
+    "writes_between_layers": (_WritesBetweenLayers, (2, 4), "vmap", "vmap"),
+    "unsupported_layer": (
+        lambda: nn.Sequential(nn.Linear(4, 4), nn.PReLU(), nn.Linear(4, 2)), (2, 4), "vmap", "vmap"
+    ),
 }
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_the_fastest_path_that_applies_is_chosen(name):
-    factory, shape, expected = MODULES[name]
+    factory, shape, on_gpu, on_cpu = MODULES[name]
     torch.manual_seed(0)
     members = [factory() for _ in range(3)]
     X = torch.randn(shape)
-    ensemble = StackedEnsemble(copy.deepcopy(members), example=X).eval()
-    assert ensemble.path == expected
+    assert StackedEnsemble(copy.deepcopy(members), example=X).path == on_cpu
+    # the choice only; the tensors stay where they are, so it runs here too
+    ensemble = StackedEnsemble(copy.deepcopy(members), example=X, device="cuda").eval()
+    assert ensemble.path == on_gpu
     with torch.no_grad():
         torch.testing.assert_close(ensemble(X), torch.stack([m.eval()(X) for m in members]))
 
