@@ -180,7 +180,7 @@ class StackedBatchNorm(nn.Module):
         for name, tensor in layer.named_buffers(recurse=False):
             self.register_buffer(name, tensor.new_empty(n_members, *tensor.shape))
         for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
-            if not hasattr(self, name):
+            if not hasattr(self, name):  # as nn.BatchNorm without affine or running statistics
                 setattr(self, name, None)
 
     def forward(self, x):
@@ -214,6 +214,14 @@ class StackedPool(nn.Module):
 
     Pooling acts on each channel of each sample alone, so the member-stacked
     batch is pooled as one batch of ``E * C`` channels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from skal.models._stacked import StackedPool
+    >>> StackedPool(nn.MaxPool2d(2), n_members=4)(torch.zeros(4, 2, 3, 8, 8)).shape
+    torch.Size([4, 2, 3, 4, 4])
     """
 
     def __init__(self, layer, n_members):
@@ -226,7 +234,16 @@ class StackedPool(nn.Module):
 
 
 class StackedFlatten(nn.Module):
-    """``nn.Flatten`` of every member: the same dimensions, one further along."""
+    """``nn.Flatten`` of every member: the same dimensions, one further along.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from skal.models._stacked import StackedFlatten
+    >>> StackedFlatten(nn.Flatten(), n_members=4)(torch.zeros(4, 2, 3, 5, 5)).shape
+    torch.Size([4, 2, 75])
+    """
 
     def __init__(self, layer, n_members):
         super().__init__()
@@ -267,11 +284,8 @@ STACKED_LAYERS = {
 
 
 def _stackable(layer):
-    if type(layer) not in STACKED_LAYERS:
-        return False
-    if isinstance(layer, nn.modules.conv._ConvNd):
-        return layer.padding_mode == "zeros"
-    return True
+    # StackedConv pads with zeros only
+    return type(layer) in STACKED_LAYERS and getattr(layer, "padding_mode", "zeros") == "zeros"
 
 
 # -- which layers the member's forward chains ---------------------------------------
@@ -418,6 +432,7 @@ def fastest_path(template, chain, device):
     >>> fastest_path(member, chain, "cuda"), fastest_path(member, chain, "cpu")
     ('layers', 'loop')
     """
+    # any convolution, transposed ones too (vmap batches those alike)
     convolutional = any(isinstance(m, nn.modules.conv._ConvNd) for m in template.modules())
     if convolutional and torch.device(device).type == "cpu":
         return "loop"
