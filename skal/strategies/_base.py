@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._containers import iter_chunks, num_rows, take_rows
+from .._containers import is_dask, iter_chunks, num_rows, take_rows
 from .._validation import check_n_instances, check_pool, check_scalar
 
 __all__ = [
@@ -231,6 +231,9 @@ def power_sample(scores, n, power, random_state):
     ``power`` (Gumbel-top-k: ``power · log s + Gumbel`` keys, top ``n``).
     As ``power`` grows the draw tends to :func:`top_n`. Scores must be
     non-negative; zeros are drawn only when fewer than ``n`` are positive.
+    The Gumbel noise of a position depends only on the position and one
+    seed drawn from ``random_state`` (:func:`gumbel_noise`), so a pool
+    scored block by block, anywhere, draws the same batch.
 
     Parameters
     ----------
@@ -259,10 +262,44 @@ def power_sample(scores, n, power, random_state):
             "power sampling needs non-negative scores; shift the measure (margin sampling "
             "uses 1 - (p1 - p2)) or use top_n."
         )
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    return top_n(power_keys(scores, power, seed, 0), n, rng)
+
+
+def power_keys(scores, power, seed, start):
+    """Gumbel-top-k keys ``power · log s + G`` of the scores at positions ``start, start + 1, ...``."""
     with np.errstate(divide="ignore"):
         keys = power * np.log(scores)
-    keys += rng.gumbel(size=len(scores))
-    return top_n(keys, n, rng)
+    return keys + gumbel_noise(seed, start, start + len(scores))
+
+
+#: Positions whose Gumbel noise comes from one seeded stream.
+_NOISE_BLOCK = 2**16
+
+
+def gumbel_noise(seed, start, stop):
+    """Standard Gumbel noise of positions ``start..stop-1``, a function of ``(seed, position)``.
+
+    Positions are grouped in fixed blocks of 65,536, each drawn from its own
+    stream ``SeedSequence([seed, block])``: any range of positions gets the
+    same values however the pool is split.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.strategies._base import gumbel_noise
+    >>> whole = gumbel_noise(7, 0, 100_000)
+    >>> np.array_equal(whole[70_000:70_010], gumbel_noise(7, 70_000, 70_010))
+    True
+    """
+    out = np.empty(max(0, stop - start))
+    for block in range(start // _NOISE_BLOCK, -(-stop // _NOISE_BLOCK)):
+        first = block * _NOISE_BLOCK
+        rng = np.random.default_rng(np.random.SeedSequence([seed, block]))
+        noise = rng.gumbel(size=_NOISE_BLOCK)
+        a, b = max(start, first), min(stop, first + _NOISE_BLOCK)
+        out[a - start : b - start] = noise[a - first : b - first]
+    return out
 
 
 def top_n(scores, n, random_state):
@@ -378,6 +415,10 @@ def query_by_measure(
         power, "power", numbers.Real, min_val=0, include_boundaries="neither", allow_none=True
     )
     rng = check_random_state(random_state)
+    if is_dask(X_pool):  # scored where its chunks live; the same draw as below
+        from ._dask import dask_select, score_rows
+
+        return dask_select(score_rows(classifier, X_pool, measure, predict_params), n_instances, rng, power)
     scores = score_pool(
         classifier, X_pool, measure, chunk_size=chunk_size, predict_params=predict_params
     )
