@@ -305,6 +305,14 @@ def test_auto_uses_typicality_on_a_low_budget_then_cluster_margin(net, digits):
         auto(net, pool, n_instances=5, X_labeled=many, random_state=0)[0],
         cluster_margin(net, pool, n_instances=5, random_state=0)[0],
     )
+    # past the low budget, predict params reach the model (e.g. MC dropout's n_samples)
+    from skal.models import MCDropoutClassifier
+
+    mcd = MCDropoutClassifier(max_epochs=2, n_samples=3, random_state=0).fit(X[:80], y[:80])
+    one = auto(mcd, pool, n_instances=5, X_labeled=many, random_state=0, n_samples=1)
+    np.testing.assert_array_equal(
+        one[0], cluster_margin(mcd, pool, n_instances=5, random_state=0, n_samples=1)[0]
+    )
     # the boundary is a parameter, labels per class
     np.testing.assert_array_equal(
         auto(net, pool, n_instances=5, X_labeled=few, labels_per_class=2, random_state=0)[0],
