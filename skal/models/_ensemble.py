@@ -196,7 +196,7 @@ class _BaseDeepEnsemble(_BaseDeepClassifier, BaseEnsemble):
         ensemble = StackedEnsemble(
             members,
             path=None if self.vectorize else "loop",
-            example=torch.as_tensor(X[:2]),
+            example=rows_as_tensor(X[:2]),
             device=device,
         )
         table, skipped = prior_table(members[0])
