@@ -241,16 +241,26 @@ _BLOCK = 64
 
 
 def _farthest(lazy, rng):
-    """The point farthest from every centre: refresh the largest bounds until one wins."""
-    k = min(_BLOCK, int((lazy.bound >= 0).sum()))
+    """The point farthest from every centre: refresh the largest bounds until one wins.
+
+    A block of the largest bounds is brought up to date until its best exact
+    distance is strictly above every bound outside it; when ties reach the
+    block's edge, the block widens. The winner is drawn through ``rng``
+    among every point at that distance, in pool order, exactly as from the
+    full vector (the same draw a blockwise computation makes).
+    """
+    alive = int((lazy.bound >= 0).sum())
+    k = min(_BLOCK, alive)
     while True:
-        values, top = torch.topk(lazy.bound, k + 1 if k < lazy.points.n else k)
-        block, rest = top[:k], (values[k] if len(values) > k else -float("inf"))
+        values, top = torch.topk(lazy.bound, min(k + 1, lazy.points.n))
+        block = top[:k]
         lazy.refresh(block)
-        exact = lazy.bound[block]
-        best = exact.max()
-        if best >= rest:
-            return int(block[_random_argmax(exact, rng)])
+        best = lazy.bound[block].max()
+        rest = values[k] if k < alive else None
+        if rest is None or best > rest:
+            return _random_argmax(lazy.bound, rng)
+        if best == rest:  # ties spill over the block: look at more points
+            k = min(2 * k, alive)
 
 
 def _draw_d2(sq_dist, rng, weights=None):
@@ -275,7 +285,7 @@ def _draw_d2(sq_dist, rng, weights=None):
 
 
 def _random_argmax(values, rng):
-    """Position of the largest value, ties broken through ``rng``."""
+    """Position of the largest value, ties broken through ``rng`` (among all of them, in order)."""
     values = values.cpu().numpy()
     top = np.flatnonzero(values == values.max())
     return int(top[rng.randint(len(top))]) if len(top) > 1 else int(top[0])
