@@ -25,7 +25,7 @@ DEFAULTS = {
     "data_root": None,
     "model": "dpe",
     "model_params": {},
-    "strategies": ["random", "entropy", "bald", "batch_bald"],
+    "strategies": ["random", "bald", "cluster_margin", "auto"],
     "strategy_options": {},
     "n_initial": 20,
     "balanced_initial": True,
