@@ -31,6 +31,9 @@ __all__ = [
 CHUNK_BYTES = 64 * 2**20
 #: Rows of the first chunk, predicted before S and K are known.
 _PROBE_ROWS = 1024
+#: Rows of the first chunk when the pool holds images: a segmenter's samples
+#: ``(S, rows, K, H, W)`` weigh ``H * W`` times a classifier's.
+_PROBE_IMAGES = 16
 
 
 def check_chunk_size(chunk_size):
@@ -47,12 +50,13 @@ def _classes_or_none(classifier):
         return None
 
 
-def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=None):
+def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=None, pixel_maps=False):
     """Yield ``(start, stop, samples)`` with samples ``(S, stop - start, K)`` over the pool.
 
-    With ``chunk_size=None`` the first chunk has 1024 rows and later chunks
-    as many rows as fit in 64 MiB of samples (``S · rows · K`` floats), so a
-    pool of any size is scored in bounded memory.
+    With ``chunk_size=None`` the first chunk has 1024 rows (16 when the
+    pool holds images, ``X_pool.ndim > 2``) and later chunks as many rows as
+    fit in 64 MiB of samples (``S · rows · K`` floats, times ``H · W`` for a
+    segmenter), so a pool of any size is scored in bounded memory.
 
     Parameters
     ----------
@@ -63,24 +67,31 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
     chunk_size : int or None
     predict_params : dict or None
         Passed to ``predict_proba_samples`` (for example ``n_samples``).
+    pixel_maps : bool, default=False
+        Accept a segmenter's per-pixel samples ``(S, rows, K, H, W)``.
+        Strategies that need one class distribution per row leave it False
+        and raise a clear error for a segmenter.
     """
     from ..models import predict_proba_samples
 
     predict_params = predict_params or {}
     n = num_rows(X_pool)
     classes = _classes_or_none(classifier)
-    size = chunk_size or min(n, _PROBE_ROWS)
+    probe = _PROBE_IMAGES if getattr(X_pool, "ndim", 2) > 2 else _PROBE_ROWS
+    size = chunk_size or min(n, probe)
     start = 0
     while start < n:
         stop = min(start + size, n)
         P = np.asarray(
             predict_proba_samples(classifier, take_rows(X_pool, start, stop), **predict_params)
         )
-        if P.ndim != 3 or P.shape[1] != stop - start:
+        if P.ndim < 3 or P.shape[1] != stop - start:
             raise ValueError(
                 f"predict_proba_samples of {type(classifier).__name__} returned shape "
                 f"{P.shape} for {stop - start} rows; expected (S, {stop - start}, K)."
             )
+        if P.ndim > 3 and not pixel_maps:
+            raise _pixel_maps_unsupported(classifier, P.shape)
         if classes is not None and P.shape[2] != len(classes):
             raise ValueError(
                 f"{type(classifier).__name__} gave {P.shape[2]} probability columns "
@@ -93,8 +104,17 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
             raise _non_finite(classifier)
         yield start, stop, P
         if chunk_size is None:
-            size = max(1, CHUNK_BYTES // (P.shape[0] * P.shape[2] * P.itemsize))
+            size = max(1, CHUNK_BYTES // (P.nbytes // P.shape[1]))
         start = stop
+
+
+def _pixel_maps_unsupported(classifier, shape):
+    return ValueError(
+        f"{type(classifier).__name__} gives per-pixel probabilities of shape {tuple(shape)} "
+        "(a segmenter), but this strategy needs one class distribution per row (S, n, K). "
+        "Segmenters work with the strategies that rank rows by a measure (entropy, bald, "
+        "margin, var_ratios, ...), pooled per image with pixel_pooling=..., and with random."
+    )
 
 
 def _non_finite(classifier):
@@ -104,8 +124,13 @@ def _non_finite(classifier):
     )
 
 
-def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=None):
+def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=None,
+               pixel_pooling=None):
     """Apply ``measure`` to the whole pool, chunk by chunk; one score per row.
+
+    For a segmenter (samples ``(S, n, K, H, W)``) the measure scores every
+    pixel and ``pixel_pooling`` makes one score per image
+    (:func:`skal.measures.score_images`).
 
     Parameters
     ----------
@@ -121,6 +146,11 @@ def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=N
         predictive samples.
     predict_params : dict or None, default=None
         Passed to ``predict_proba_samples``.
+    pixel_pooling : None, str, dict, PixelPooling or callable, default=None
+        How a segmenter's pixel scores become one score per image:
+        ``"mean"`` (None), ``"top_k"``, ``"class_balanced"``, see
+        :func:`skal.measures.check_pixel_pooling`. An error for a
+        classifier, which has no pixels to pool.
 
     Returns
     -------
@@ -137,11 +167,24 @@ def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=N
     >>> bool(scores[0] > scores[1])  # most uncertain on the boundary
     True
     """
+    from ..measures import check_pixel_pooling, score_images
+
+    pooling = None if pixel_pooling is None else check_pixel_pooling(pixel_pooling)
     scores = np.empty(num_rows(X_pool), dtype=np.float64)
     for start, stop, P in iter_proba_samples(
-        classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params
+        classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params, pixel_maps=True
     ):
-        scores[start:stop] = measure(P)
+        # -- a segmenter's pixels, pooled per image ----------------------------
+        if P.ndim > 3:
+            scores[start:stop] = score_images(measure, P, pooling)
+        elif pooling is not None:
+            raise ValueError(
+                f"pixel_pooling={pixel_pooling!r} was given, but {type(classifier).__name__} "
+                "gives one class distribution per row, not per pixel: leave pixel_pooling=None."
+            )
+        # ----------------------------------------------------------------------
+        else:
+            scores[start:stop] = measure(P)
         if not np.isfinite(scores[start:stop]).all():
             raise _non_finite(classifier)
     return scores
@@ -203,6 +246,8 @@ def pool_outputs(classifier, X, *, proba=False, embedding=False, chunk_size=None
         rows = take_rows(X, start, min(start + size, n))
         if proba:
             P = np.asarray(predict_proba_samples(classifier, rows, **(predict_params or {})))
+            if P.ndim > 3:
+                raise _pixel_maps_unsupported(classifier, P.shape)
             if P.ndim != 3 or not np.isfinite(P).all():
                 raise _non_finite(classifier)
             probas.append(P.mean(axis=0, dtype=np.float64).astype(np.float32))
@@ -320,6 +365,7 @@ def query_by_measure(
     chunk_size=None,
     predict_params=None,
     power=None,
+    pixel_pooling=None,
 ):
     """Validate the query, score the pool with ``measure``, return the top ``n_instances``.
 
@@ -344,6 +390,10 @@ def query_by_measure(
         ``None`` takes the top ``n_instances``; a number γ > 0 draws them
         with probability proportional to ``score ** γ`` instead
         (:func:`power_sample`; the measure must be non-negative).
+    pixel_pooling : None, str, dict, PixelPooling or callable, default=None
+        For a segmenter: the measure scores every pixel and this pools each
+        image's scores to one (``"mean"`` when None; ``"top_k"``,
+        ``"class_balanced"``; see :func:`score_pool`).
 
     Returns
     -------
@@ -380,7 +430,8 @@ def query_by_measure(
     )
     rng = check_random_state(random_state)
     scores = score_pool(
-        classifier, X_pool, measure, chunk_size=chunk_size, predict_params=predict_params
+        classifier, X_pool, measure, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
     if power is None:
         idx = top_n(scores, n_instances, rng)
