@@ -58,6 +58,33 @@ class _DecoderBlock(nn.Module):
         return self.dropout(self.convs(torch.cat([x, skip], dim=1)))
 
 
+class _Decoder(nn.Module):
+    """The U-Net decoder both segmenters share: from the deepest feature map up.
+
+    ``skip_channels`` are the channels of the encoder's outputs, shallowest
+    first; stage ``i`` of ``widths`` (deepest first) upsamples to the next
+    shallower output, concatenates it and applies two conv-BN-ReLU. Channel
+    dropout follows the deepest map and every stage but the last.
+    """
+
+    def __init__(self, skip_channels, widths, dropout):
+        super().__init__()
+        self.bottleneck_dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.blocks = nn.ModuleList()
+        width = skip_channels[-1]
+        for i, (skip, out) in enumerate(zip(reversed(skip_channels[:-1]), widths)):
+            last = i == len(skip_channels) - 2
+            self.blocks.append(_DecoderBlock(width, skip, out, 0.0 if last else dropout))
+            width = out
+        self.out_channels = width
+
+    def forward(self, skips):
+        x = self.bottleneck_dropout(skips[-1])
+        for block, skip in zip(self.blocks, reversed(skips[:-1])):
+            x = block(x, skip)
+        return x
+
+
 def _check_widths(widths, name):
     widths = tuple(widths)
     if not widths or any(int(w) != w or w < 1 for w in widths):
@@ -108,13 +135,9 @@ class SmallUNet(nn.Module):
         for w in widths:
             self.encoder.append(nn.Sequential(*_conv_bn(width, w), *_conv_bn(w, w)))
             width = w
-        self.bottleneck_dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
-        self.decoder = nn.ModuleList()
-        for i, skip in enumerate(reversed(widths[:-1])):
-            last = i == len(widths) - 2
-            self.decoder.append(_DecoderBlock(width, skip, skip, 0.0 if last else dropout))
-            width = skip
-        self.head = nn.Conv2d(width, n_classes, kernel_size=1)
+        # each decoder stage as wide as the skip connection it meets
+        self.decoder = _Decoder(widths, widths[-2::-1], dropout)
+        self.head = nn.Conv2d(self.decoder.out_channels, n_classes, kernel_size=1)
 
     def forward(self, X):
         x = _as_image_batch(X)
@@ -124,10 +147,7 @@ class SmallUNet(nn.Module):
                 x = F.max_pool2d(x, 2) if min(x.shape[-2:]) >= 2 else x
             x = stage(x)
             skips.append(x)
-        x = self.bottleneck_dropout(skips.pop())
-        for block in self.decoder:
-            x = block(x, skips.pop())
-        return self.head(x)
+        return self.head(self.decoder(skips))
 
 
 #: torchvision ResNet stages, in order of depth.
@@ -202,14 +222,8 @@ class BackboneUNet(nn.Module):
         channels = [model.conv1.out_channels] + [
             _out_channels(stage) for stage in self.stages
         ]
-        self.bottleneck_dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
-        self.decoder = nn.ModuleList()
-        width = channels[-1]
-        for i, skip in enumerate(reversed(channels[:-1])):
-            last = i == len(channels) - 2
-            self.decoder.append(_DecoderBlock(width, skip, decoder_width, 0.0 if last else dropout))
-            width = decoder_width
-        self.head = nn.Conv2d(width, n_classes, kernel_size=1)
+        self.decoder = _Decoder(channels, [decoder_width] * stages, dropout)
+        self.head = nn.Conv2d(self.decoder.out_channels, n_classes, kernel_size=1)
 
     def forward(self, X):
         x = _as_image_batch(X)
@@ -219,10 +233,7 @@ class BackboneUNet(nn.Module):
         for stage in self.stages:
             x = stage(x)
             skips.append(x)
-        x = self.bottleneck_dropout(skips.pop())
-        for block in self.decoder:
-            x = block(x, skips.pop())
-        out = self.head(x)
+        out = self.head(self.decoder(skips))
         if out.shape[-2:] != size:
             out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         return out
