@@ -32,8 +32,9 @@ CHUNK_BYTES = 64 * 2**20
 #: Rows of the first chunk, predicted before S and K are known.
 _PROBE_ROWS = 1024
 #: Rows of the first chunk when the pool holds images: a segmenter's samples
-#: ``(S, rows, K, H, W)`` weigh ``H * W`` times a classifier's.
-_PROBE_IMAGES = 16
+#: ``(S, rows, K, H, W)`` weigh ``H * W`` times a classifier's (a street
+#: scene's, 8 x 19 x 720 x 1280 float64, over 1 GB per image).
+_PROBE_IMAGES = 1
 
 
 def check_chunk_size(chunk_size):
@@ -53,7 +54,7 @@ def _classes_or_none(classifier):
 def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=None, pixel_maps=False):
     """Yield ``(start, stop, samples)`` with samples ``(S, stop - start, K)`` over the pool.
 
-    With ``chunk_size=None`` the first chunk has 1024 rows (16 when the
+    With ``chunk_size=None`` the first chunk has 1024 rows (one when the
     pool holds images, ``X_pool.ndim > 2``) and later chunks as many rows as
     fit in 64 MiB of samples (``S · rows · K`` floats, times ``H · W`` for a
     segmenter), so a pool of any size is scored in bounded memory.
