@@ -286,17 +286,20 @@ class TabularToImage(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
 
-            fig = Figure(figsize=(max(3, 0.6 * width), max(3, 0.6 * height)), layout="constrained")
+            # wide cells: a feature name is longer than a pixel is tall
+            fig = Figure(figsize=(max(4.0, 1.3 * width), max(3.0, 0.8 * height + 0.6)),
+                         layout="constrained")
             FigureCanvasAgg(fig)
             ax = fig.add_subplot()
         occupied = np.zeros((height, width))
         occupied[self.positions_[:, 0], self.positions_[:, 1]] = 1
-        ax.imshow(occupied, cmap="Greys", vmin=0, vmax=4)
+        ax.imshow(occupied, cmap="Greys", vmin=0, vmax=4, aspect="auto")
         for (row, col), name in zip(self.positions_, names):
             ax.text(col, row, str(name), ha="center", va="center", fontsize=fontsize)
         ax.set_xticks(range(width))
         ax.set_yticks(range(height))
-        ax.set_title(f"TabularToImage layout ({self.method}), {len(names)} features on {height}x{width}")
+        ax.set_title(f"TabularToImage layout ({self.method}), {len(names)} features on {height}x{width}",
+                     fontsize=9)
         return ax
 
     def __sklearn_tags__(self):
