@@ -164,8 +164,8 @@ class TabularToImage(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
 
     def _grid_shape(self, n_features):
         size = self.image_size
-        if size is None:
-            side = max(1, math.isqrt(n_features - 1) + 1) if n_features > 1 else 1
+        if size is None:  # the smallest square with a pixel per feature
+            side = math.isqrt(n_features - 1) + 1
             return side, side
         if isinstance(size, numbers.Integral) and not isinstance(size, bool):
             size = (size, size)

@@ -132,3 +132,18 @@ def test_the_image_pipeline_works_in_a_grid_search():
     search.fit(X[:80].astype(np.float32), y[:80])
     assert set(search.cv_results_["param_tabulartoimage__method"]) == {"kpca", "tsne"}
     assert 0 <= search.best_score_ <= 1
+
+
+def test_a_layout_learned_on_the_pool_stays_frozen_through_the_rounds():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    layout = TabularToImage().fit(X)  # the whole pool, no label used
+    positions = layout.positions_.copy()
+    model = make_pipeline(FrozenEstimator(layout), _image_pipeline()[-1])
+    learner = ActiveLearner(model, query_strategy="entropy", X_training=X[:30], y_training=y[:30])
+    idx, _ = learner.query(X[30:], n_instances=3)
+    learner.teach(X[30:][idx], y[30:][idx])
+    np.testing.assert_array_equal(learner.estimator[0].estimator.positions_, positions)
