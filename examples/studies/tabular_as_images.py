@@ -10,8 +10,16 @@ members:
 * ``cnn-random-layout``: the same SmallCNN on images whose features sit at
   random pixels: what the learned layout adds over "any grid".
 
-    python examples/studies/tabular_as_images.py -o docs/results/tabular_as_images
+    python examples/studies/tabular_as_images.py -o docs/results/tabular_as_images \
+        --datasets breast-cancer --max-epochs 50
+    python examples/studies/tabular_as_images.py -o docs/results/tabular_as_images \
+        --datasets local-features --max-epochs 30
     python examples/studies/tabular_as_images.py -o docs/results/tabular_as_images --layouts-only
+
+A run replaces the rows of its data sets and members (``--datasets``,
+``--models``) in ``results.json`` and keeps the others, so they can be run
+one at a time (with different training lengths: ``max_epochs`` is in every
+row and in the summary).
 
 The data sets are ``load_dataset("breast-cancer")`` and
 ``load_dataset("local-features", n_samples=1500, side=12)``, split by the
@@ -45,6 +53,7 @@ DATASETS = {
     "local-features": {"n_samples": 1500, "side": 12},
 }
 WIDTHS = (8, 16, 32)
+KINDS = ("mlp", "cnn-layout", "cnn-random-layout")
 
 
 def _random_layout(shape, n_features, seed):
@@ -113,6 +122,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", default="skal-results/tabular_as_images")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    parser.add_argument("--models", nargs="+", choices=list(KINDS), default=list(KINDS))
     parser.add_argument("--max-epochs", type=int, default=None,
                         help="epochs per fit (default: the estimators' own, at least 1,000 steps)")
     parser.add_argument("--layouts-only", action="store_true",
@@ -124,12 +135,14 @@ def main(argv=None):
     if args.layouts_only:
         draw_layouts(out)
         return
-    rows = []
-    for name, params in DATASETS.items():
+    previous = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else []
+    rows = [r for r in previous if not (r["dataset"] in args.datasets and r["model"] in args.models)]
+    for name in args.datasets:
+        params = DATASETS[name]
         data = load_dataset(name, **params)
         n_features = data.X_train.shape[1]
         image_shape = TabularToImage().fit(data.X_train[:2]).image_shape_
-        for kind in ("mlp", "cnn-layout", "cnn-random-layout"):
+        for kind in args.models:
             for seed in args.seeds:
                 model = make_model(kind, seed, image_shape, n_features, args.max_epochs)
                 t0 = time.perf_counter()
@@ -137,7 +150,7 @@ def main(argv=None):
                 seconds = time.perf_counter() - t0
                 proba = model.predict_proba(data.X_test)
                 rows.append({
-                    "dataset": name, "model": kind, "seed": seed,
+                    "dataset": name, "model": kind, "seed": seed, "max_epochs": args.max_epochs,
                     "n_train": len(data.y_train), "n_test": len(data.y_test),
                     "accuracy": float(np.mean(data.classes[proba.argmax(1)] == data.y_test)),
                     "nll": float(log_loss(data.y_test, proba, labels=data.classes)),
@@ -145,14 +158,18 @@ def main(argv=None):
                 })
                 print(json.dumps(rows[-1]), flush=True)
                 (out / "results.json").write_text(json.dumps(rows, indent=1))
-    lines = [f"{'dataset':<15} {'members':<18} {'seeds':>5} {'accuracy':>15} {'NLL':>13} {'fit s':>7}"]
+    lines = [f"{'dataset':<15} {'members':<18} {'epochs':>6} {'seeds':>5} {'accuracy':>15} {'NLL':>13} "
+             f"{'fit s':>7}"]
     for name in DATASETS:
-        for kind in ("mlp", "cnn-layout", "cnn-random-layout"):
+        for kind in KINDS:
             sel = [r for r in rows if r["dataset"] == name and r["model"] == kind]
+            if not sel:
+                continue
             acc = np.array([r["accuracy"] for r in sel])
             nll = np.array([r["nll"] for r in sel])
             secs = np.mean([r["fit_seconds"] for r in sel])
-            lines.append(f"{name:<15} {kind:<18} {len(sel):>5} {acc.mean():>8.4f}±{acc.std():.4f} "
+            epochs = sel[0].get("max_epochs") or "auto"
+            lines.append(f"{name:<15} {kind:<18} {epochs:>6} {len(sel):>5} {acc.mean():>8.4f}±{acc.std():.4f} "
                          f"{nll.mean():>6.3f}±{nll.std():.3f} {secs:>7.1f}")
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
