@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._containers import num_rows, take_rows
+from .._containers import is_dask, iter_chunks, num_rows, take_rows
 from .._validation import check_n_instances, check_pool, check_scalar
 
 __all__ = [
@@ -63,8 +63,9 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
     ----------
     classifier : object
         Anything :func:`skal.models.predict_proba_samples` accepts.
-    X_pool : array-like, DataFrame, sparse matrix, tensor or list
-        Already validated pool.
+    X_pool : array-like, DataFrame, sparse matrix, tensor, list, Dataset or dask array
+        Already validated pool, read chunk by chunk (a Dataset through
+        DataLoader workers, a dask array one chunk at a time).
     chunk_size : int or None
     predict_params : dict or None
         Passed to ``predict_proba_samples`` (for example ``n_samples``).
@@ -78,14 +79,9 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
     predict_params = predict_params or {}
     n = num_rows(X_pool)
     classes = _classes_or_none(classifier)
-    probe = _PROBE_IMAGES if getattr(X_pool, "ndim", 2) > 2 else _PROBE_ROWS
-    size = chunk_size or min(n, probe)
-    start = 0
-    while start < n:
-        stop = min(start + size, n)
-        P = np.asarray(
-            predict_proba_samples(classifier, take_rows(X_pool, start, stop), **predict_params)
-        )
+
+    def samples_of(rows, start, stop):
+        P = np.asarray(predict_proba_samples(classifier, rows, **predict_params))
         if P.ndim < 3 or P.shape[1] != stop - start:
             raise ValueError(
                 f"predict_proba_samples of {type(classifier).__name__} returned shape "
@@ -103,10 +99,17 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
         # the finite check on their scores (score_pool).
         if P.dtype.kind != "f" or (start == 0 and not np.isfinite(P).all()):
             raise _non_finite(classifier)
-        yield start, stop, P
-        if chunk_size is None:
-            size = max(1, CHUNK_BYTES // (P.nbytes // P.shape[1]))
-        start = stop
+        return P
+
+    # The first chunk tells S and K (and a segmenter's H x W: a pool of
+    # images is probed with one); later chunks hold 64 MiB of samples.
+    probe = _PROBE_IMAGES if getattr(X_pool, "ndim", 2) > 2 else _PROBE_ROWS
+    first = min(n, chunk_size or probe)
+    P = samples_of(take_rows(X_pool, 0, first), 0, first)
+    yield 0, first, P
+    size = chunk_size or max(1, CHUNK_BYTES // (P.nbytes // P.shape[1]))
+    for start, stop, rows in iter_chunks(X_pool, size, start=first):
+        yield start, stop, samples_of(rows, start, stop)
 
 
 def _pixel_maps_unsupported(classifier, shape):
@@ -168,26 +171,39 @@ def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=N
     >>> bool(scores[0] > scores[1])  # most uncertain on the boundary
     True
     """
-    from ..measures import check_pixel_pooling, score_images
+    from ..measures import check_pixel_pooling
 
     pooling = None if pixel_pooling is None else check_pixel_pooling(pixel_pooling)
     scores = np.empty(num_rows(X_pool), dtype=np.float64)
     for start, stop, P in iter_proba_samples(
         classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params, pixel_maps=True
     ):
-        # -- a segmenter's pixels, pooled per image ----------------------------
-        if P.ndim > 3:
-            scores[start:stop] = score_images(measure, P, pooling)
-        elif pooling is not None:
-            raise ValueError(
-                f"pixel_pooling={pixel_pooling!r} was given, but {type(classifier).__name__} "
-                "gives one class distribution per row, not per pixel: leave pixel_pooling=None."
-            )
-        # ----------------------------------------------------------------------
-        else:
-            scores[start:stop] = measure(P)
-        if not np.isfinite(scores[start:stop]).all():
-            raise _non_finite(classifier)
+        scores[start:stop] = _measure_samples(classifier, measure, P, pooling)
+    return scores
+
+
+def _measure_samples(classifier, measure, P, pooling=None):
+    """One finite float64 score per row of the samples ``P``.
+
+    ``measure(P)`` for a classifier's ``(S, n, K)``; for a segmenter's
+    ``(S, n, K, H, W)`` the measure of every pixel pooled per image by
+    ``pooling`` (a checked :class:`~skal.measures.PixelPooling` or None).
+    Shared by :func:`score_pool` and the blockwise scoring of dask pools.
+    """
+    from ..measures import score_images
+
+    if P.ndim > 3:
+        scores = score_images(measure, P, pooling)
+    elif pooling is not None:
+        raise ValueError(
+            f"pixel_pooling={pooling!r} was given, but {type(classifier).__name__} "
+            "gives one class distribution per row, not per pixel: leave pixel_pooling=None."
+        )
+    else:
+        scores = measure(P)
+    scores = np.asarray(scores, dtype=np.float64)
+    if not np.isfinite(scores).all():
+        raise _non_finite(classifier)
     return scores
 
 
@@ -240,11 +256,8 @@ def pool_outputs(classifier, X, *, proba=False, embedding=False, chunk_size=None
     """
     from ..models import embed, predict_proba_samples
 
-    n = num_rows(X)
-    size = chunk_size or _EMBED_ROWS
     probas, features = [], []
-    for start in range(0, n, size):
-        rows = take_rows(X, start, min(start + size, n))
+    for _, _, rows in iter_chunks(X, chunk_size or _EMBED_ROWS):
         if proba:
             P = np.asarray(predict_proba_samples(classifier, rows, **(predict_params or {})))
             if P.ndim > 3:
@@ -278,6 +291,9 @@ def power_sample(scores, n, power, random_state):
     ``power`` (Gumbel-top-k: ``power · log s + Gumbel`` keys, top ``n``).
     As ``power`` grows the draw tends to :func:`top_n`. Scores must be
     non-negative; zeros are drawn only when fewer than ``n`` are positive.
+    The Gumbel noise of a position depends only on the position and one
+    seed drawn from ``random_state`` (:func:`gumbel_noise`), so a pool
+    scored block by block, anywhere, draws the same batch.
 
     Parameters
     ----------
@@ -306,10 +322,44 @@ def power_sample(scores, n, power, random_state):
             "power sampling needs non-negative scores; shift the measure (margin sampling "
             "uses 1 - (p1 - p2)) or use top_n."
         )
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    return top_n(power_keys(scores, power, seed, 0), n, rng)
+
+
+def power_keys(scores, power, seed, start):
+    """Gumbel-top-k keys ``power · log s + G`` of the scores at positions ``start, start + 1, ...``."""
     with np.errstate(divide="ignore"):
         keys = power * np.log(scores)
-    keys += rng.gumbel(size=len(scores))
-    return top_n(keys, n, rng)
+    return keys + gumbel_noise(seed, start, start + len(scores))
+
+
+#: Positions whose Gumbel noise comes from one seeded stream.
+_NOISE_BLOCK = 2**16
+
+
+def gumbel_noise(seed, start, stop):
+    """Standard Gumbel noise of positions ``start..stop-1``, a function of ``(seed, position)``.
+
+    Positions are grouped in fixed blocks of 65,536, each drawn from its own
+    stream ``SeedSequence([seed, block])``: any range of positions gets the
+    same values however the pool is split.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.strategies._base import gumbel_noise
+    >>> whole = gumbel_noise(7, 0, 100_000)
+    >>> np.array_equal(whole[70_000:70_010], gumbel_noise(7, 70_000, 70_010))
+    True
+    """
+    out = np.empty(max(0, stop - start))
+    for block in range(start // _NOISE_BLOCK, -(-stop // _NOISE_BLOCK)):
+        first = block * _NOISE_BLOCK
+        rng = np.random.default_rng(np.random.SeedSequence([seed, block]))
+        noise = rng.gumbel(size=_NOISE_BLOCK)
+        a, b = max(start, first), min(stop, first + _NOISE_BLOCK)
+        out[a - start : b - start] = noise[a - first : b - first]
+    return out
 
 
 def top_n(scores, n, random_state):
@@ -430,6 +480,11 @@ def query_by_measure(
         power, "power", numbers.Real, min_val=0, include_boundaries="neither", allow_none=True
     )
     rng = check_random_state(random_state)
+    if is_dask(X_pool):  # scored where its chunks live; the same draw as below
+        from ._dask import dask_select, score_rows
+
+        scores = score_rows(classifier, X_pool, measure, predict_params, pixel_pooling=pixel_pooling)
+        return dask_select(scores, n_instances, rng, power)
     scores = score_pool(
         classifier, X_pool, measure, chunk_size=chunk_size, predict_params=predict_params,
         pixel_pooling=pixel_pooling,
