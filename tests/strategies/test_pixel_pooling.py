@@ -108,3 +108,16 @@ def test_a_pooling_for_a_classifier_is_a_mistake_said_so():
 def test_random_sampling_takes_the_pooling_option_and_ignores_it():
     idx, _ = STRATEGIES["random"](None, _pool(10), n_instances=3, random_state=0, pixel_pooling="top_k")
     assert len(set(idx.tolist())) == 3
+
+
+@pytest.mark.parametrize("pixel_pooling", [None, "top_k", "class_balanced"])
+@pytest.mark.parametrize("power", [None, 1.0])
+def test_a_dask_pool_of_images_selects_what_the_array_selects(pixel_pooling, power):
+    da = pytest.importorskip("dask.array")
+    P, pool = _samples(), _pool(30)
+    options = {"random_state": 3, "pixel_pooling": pixel_pooling, "power": power}
+    expected = query_by_measure(FixedSegmenter(P), pool, 5, measures.bald, **options)
+    got = query_by_measure(FixedSegmenter(P), da.from_array(pool, chunks=(7, 1, 4, 5)), 5, measures.bald,
+                           **options)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_allclose(got[1], expected[1])
