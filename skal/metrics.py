@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import check_finite
+
 __all__ = ["confusion_counts", "iou_from_counts", "iou_per_class", "mean_iou"]
 
 
@@ -28,8 +30,9 @@ def _check_maps(y_true, y_pred, sample_weight):
                 f"sample_weight must hold one weight per sample (map), shape {y_true.shape[:1]}; "
                 f"got {sample_weight.shape}."
             )
-        if not np.isfinite(sample_weight).all() or (sample_weight < 0).any():
-            raise ValueError("sample_weight must be finite and non-negative.")
+        check_finite(sample_weight, name="sample_weight")
+        if (sample_weight < 0).any():
+            raise ValueError("sample_weight must be non-negative: give every map a weight >= 0.")
     return y_true, y_pred, sample_weight
 
 

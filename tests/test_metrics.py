@@ -51,6 +51,8 @@ def test_sample_weight_weighs_whole_maps():
         (lambda: mean_iou(np.zeros((0, 3)), np.zeros((0, 3))), "empty"),
         (lambda: mean_iou(np.zeros((2, 3)), np.zeros((2, 3)), sample_weight=[1]), "one weight per sample"),
         (lambda: mean_iou(np.zeros((2, 3)), np.zeros((2, 3)), sample_weight=[1, -1]), "non-negative"),
+        (lambda: mean_iou(np.zeros((2, 3)), np.zeros((2, 3)), sample_weight=[1, np.nan]),
+         "sample_weight contains NaN"),
         (lambda: mean_iou(np.zeros((2, 3)), np.zeros((2, 3)), labels=[4, 5]), "none of the labels"),
         (lambda: confusion_counts(np.zeros(3), np.zeros(3), [1, 1]), "distinct labels"),
     ],
