@@ -27,7 +27,7 @@ DEFAULTS = {
     "model": "dpe",
     "model_params": {},
     "tabular_to_image": False,
-    "strategies": ["random", "entropy", "bald", "batch_bald"],
+    "strategies": ["random", "bald", "cluster_margin", "auto"],
     "strategy_options": {},
     "n_initial": 20,
     "balanced_initial": True,

@@ -82,7 +82,7 @@ def test_console_script_help():
     result = subprocess.run([sys.executable, "-m", "skal.cli", "run", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "--config" in result.stdout and "--data-root" in result.stdout
-    assert set(DEFAULTS["strategies"]) == {"random", "entropy", "bald", "batch_bald"}
+    assert set(DEFAULTS["strategies"]) == {"random", "bald", "cluster_margin", "auto"}
     version = subprocess.run([sys.executable, "-m", "skal.cli", "--version"], capture_output=True, text=True, check=False)
     assert version.stdout.startswith("skal ")
 
