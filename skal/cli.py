@@ -22,9 +22,11 @@ __all__ = ["DEFAULTS", "load_config", "main"]
 #: Settings of ``skal run`` without options; a config file or options override them.
 DEFAULTS = {
     "dataset": "digits",
+    "dataset_params": {},
     "data_root": None,
     "model": "dpe",
     "model_params": {},
+    "tabular_to_image": False,
     "strategies": ["random", "bald", "cluster_margin", "auto"],
     "strategy_options": {},
     "n_initial": 20,
@@ -51,8 +53,11 @@ DEFAULTS = {
 def load_config(path):
     """Read a TOML config: the keys of :data:`DEFAULTS`, top level.
 
-    ``model_params`` (estimator parameters) and ``strategy_options``
-    (``{strategy: {option: value}}``) are tables.
+    ``model_params`` (estimator parameters), ``dataset_params`` (of a
+    generated data set, e.g. ``canvas_size`` of ``mnist-segmentation``) and
+    ``strategy_options`` (``{strategy: {option: value}}``) are tables;
+    ``tabular_to_image`` is true/false or a table of
+    :class:`~skal.preprocessing.TabularToImage`'s parameters.
     """
     try:
         import tomllib
@@ -126,11 +131,18 @@ def _parser():
     )
     run.add_argument("--config", help="TOML file with settings (options given here override it)")
     run.add_argument("--dataset", choices=DATASETS)
+    run.add_argument("--dataset-param", dest="dataset_param", action="append", type=_key_value,
+                     metavar="KEY=VALUE",
+                     help="parameter of a generated dataset, repeatable (e.g. canvas_size=32 for "
+                     "mnist-segmentation)")
     run.add_argument("--data-root", dest="data_root",
                      help="folder holding mnist/ or fashion-mnist/ (default: $SKAL_DATA_ROOT or ../shared/data)")
     run.add_argument("--model", choices=MODELS)
     run.add_argument("--model-param", dest="model_param", action="append", type=_key_value, metavar="KEY=VALUE",
                      help="estimator parameter, repeatable (e.g. max_epochs=30, module__hidden_units=[64])")
+    run.add_argument("--tabular-to-image", dest="tabular_to_image", action="store_true",
+                     help="lay tabular features out as images (skal.preprocessing.TabularToImage) "
+                     "for a SmallCNN network")
     run.add_argument("--strategies", type=_csv, help="comma-separated registry names (skal.strategies.STRATEGIES)")
     run.add_argument("--budget", type=int, help="total labels at which each run stops (seed set included)")
     run.add_argument("--batch-size", dest="batch_size", type=int, help="labels queried per round")
@@ -174,11 +186,13 @@ def _settings(args):
     if "config" in given:
         settings.update(load_config(given["config"]))
     for key, value in given.items():
-        if key in ("command", "config", "model_param"):
+        if key in ("command", "config", "model_param", "dataset_param"):
             continue
         settings[key] = value
     if "model_param" in given:
         settings["model_params"] = {**settings["model_params"], **dict(given["model_param"])}
+    if "dataset_param" in given:
+        settings["dataset_params"] = {**settings["dataset_params"], **dict(given["dataset_param"])}
     return settings
 
 
@@ -186,11 +200,15 @@ def _subsample(X, y, n, seed, what):
     import numpy as np
     from sklearn.model_selection import train_test_split
 
+    from skal.models._label_maps import is_label_maps
+
     if n is None or n >= len(y):
         return X, y
-    if n < len(np.unique(y)):
+    maps = is_label_maps(y)  # label maps: no class to stratify by
+    if not maps and n < len(np.unique(y)):
         raise ValueError(f"{what}={n} is smaller than the number of classes.")
-    idx, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    idx, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=None if maps else y,
+                              random_state=seed)
     idx = np.sort(idx)
     return X[idx], y[idx]
 
@@ -210,11 +228,13 @@ def run_from_settings(settings, out=None):
     from skal.datasets import load_dataset
     from skal.experiments import run_experiment
     from skal.experiments._presets import NEURAL, make_estimator
+    from skal.models._label_maps import is_label_maps
 
     data = load_dataset(
         settings["dataset"],
         settings["data_root"],
         flatten=None if settings["model"] in NEURAL else True,
+        **settings["dataset_params"],
     )
     X, y = _subsample(data.X_train, data.y_train, settings["pool_size"], 0, "pool_size")
     X_test, y_test = _subsample(data.X_test, data.y_test, settings["test_size"], 1, "test_size")
@@ -225,6 +245,8 @@ def run_from_settings(settings, out=None):
         classes=data.classes,
         device=settings["device"],
         params=settings["model_params"],
+        segmentation=is_label_maps(y),
+        tabular_to_image=settings["tabular_to_image"],
     )
     # Options of strategies left out (say by --strategies overriding a
     # config file) are simply unused.

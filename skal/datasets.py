@@ -1,9 +1,12 @@
 """Data sets for examples, tests and benchmarks, read from local files only.
 
-Nothing is downloaded at run time. ``digits`` ships with scikit-learn;
-MNIST and Fashion-MNIST are read straight from their original gzipped IDX
-files (a header of big-endian int32s, then uint8 pixels) under a *data
-root*. The root is found, in this order, from
+Nothing is downloaded at run time. ``digits`` and ``breast-cancer`` ship
+with scikit-learn; ``local-features`` is generated
+(:func:`make_local_features`); MNIST and Fashion-MNIST are read straight
+from their original gzipped IDX files (a header of big-endian int32s, then
+uint8 pixels) under a *data root*, and ``mnist-segmentation`` pastes MNIST
+digits on canvases (:func:`make_digit_segmentation`). The root is found,
+in this order, from
 
 1. the ``data_root`` argument,
 2. the environment variable ``SKAL_DATA_ROOT``,
@@ -20,10 +23,31 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["DATASETS", "image_folder", "load_dataset", "read_idx", "resolve_data_root", "write_image_folder"]
+from ._digit_canvases import make_digit_segmentation
+from ._local_features import make_local_features
+
+__all__ = [
+    "DATASETS",
+    "DATASET_PARAMS",
+    "image_folder",
+    "load_dataset",
+    "make_digit_segmentation",
+    "make_local_features",
+    "read_idx",
+    "resolve_data_root",
+    "write_image_folder",
+]
 
 #: Names accepted by :func:`load_dataset`.
-DATASETS = ("digits", "mnist", "fashion-mnist")
+DATASETS = ("digits", "mnist", "fashion-mnist", "mnist-segmentation", "breast-cancer", "local-features")
+
+#: Parameters of the generated data sets (``load_dataset(name, **params)``), with their defaults.
+DATASET_PARAMS = {
+    "mnist-segmentation": {"n_train": 2000, "n_test": 500, "canvas_size": 64, "digit_size": 28,
+                           "max_digits": 3},
+    "local-features": {"n_samples": 2000, "side": 16, "n_classes": 4, "motif_length": 5,
+                       "motif_strength": 1.5, "smoothness": 1.5},
+}
 
 DATA_ROOT_ENV = "SKAL_DATA_ROOT"
 
@@ -184,16 +208,26 @@ def _load_idx_dataset(name, data_root):
     return arrays, folder
 
 
-def load_dataset(name, data_root=None, *, flatten=None, test_size=0.3, random_state=0):
-    """Load a classification data set as float32 arrays in [0, 1].
+def load_dataset(name, data_root=None, *, flatten=None, test_size=0.3, random_state=0, **params):
+    """Load a classification or segmentation data set as float32 arrays in [0, 1].
 
     Parameters
     ----------
-    name : {"digits", "mnist", "fashion-mnist"}
+    name : {"digits", "mnist", "fashion-mnist", "mnist-segmentation", "breast-cancer", \
+"local-features"}
         ``digits`` is scikit-learn's 8x8 digits (1,797 images, no official
         test split: a stratified ``test_size`` hold-out is made);
         ``mnist`` and ``fashion-mnist`` use their official 60,000 / 10,000
         split, read from the gzipped IDX files under the data root.
+        ``mnist-segmentation``: canvases of MNIST digits with per-pixel
+        labels (:func:`make_digit_segmentation`; 0 is background, ``d + 1``
+        digit ``d``), the training canvases made of MNIST's training digits
+        and the test canvases of its test digits. ``breast-cancer``:
+        scikit-learn's (569 rows, 30 features, stratified ``test_size``
+        hold-out). ``local-features``: :func:`make_local_features` (rows that
+        are shuffled images), with a stratified ``test_size`` hold-out.
+        Tabular features are min-max scaled to [0, 1] over all rows (no
+        label is used).
     data_root : str or path-like, default=None
         Folder holding ``mnist/`` or ``fashion-mnist/`` with the four
         original ``*-ubyte.gz`` files (torchvision's ``MNIST/raw`` layout
@@ -207,14 +241,21 @@ def load_dataset(name, data_root=None, *, flatten=None, test_size=0.3, random_st
     test_size : float, default=0.3
         Hold-out fraction for digits only.
     random_state : int, default=0
-        Seed of the digits hold-out split.
+        Seed of the hold-out splits and of the generated data sets.
+    **params
+        Parameters of a generated data set (:data:`DATASET_PARAMS` lists
+        them with their defaults): ``mnist-segmentation`` takes ``n_train``,
+        ``n_test`` (canvases), ``canvas_size``, ``digit_size`` and
+        ``max_digits``; ``local-features`` the parameters of
+        :func:`make_local_features`.
 
     Returns
     -------
     data : sklearn.utils.Bunch
         ``X_train``, ``y_train``, ``X_test``, ``y_test`` (X float32 in
-        [0, 1], y int64), ``classes``, ``image_shape`` (``(1, h, w)``) and
-        ``name``.
+        [0, 1], y int64; label maps ``(n, h, w)`` for
+        ``mnist-segmentation``), ``classes``, ``image_shape`` (``(1, h, w)``;
+        None for tabular data) and ``name``.
 
     Raises
     ------
@@ -234,6 +275,15 @@ def load_dataset(name, data_root=None, *, flatten=None, test_size=0.3, random_st
     if not isinstance(name, str) or name.lower() not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
     name = name.lower()
+    unknown = sorted(set(params) - set(DATASET_PARAMS.get(name, {})))
+    if unknown:
+        valid = ", ".join(DATASET_PARAMS.get(name, {})) or "none"
+        raise TypeError(f"load_dataset({name!r}) got unexpected parameter(s) {', '.join(unknown)}; "
+                        f"valid ones: {valid}.")
+    if name == "mnist-segmentation":
+        return _load_mnist_segmentation(data_root, flatten, random_state, params)
+    if name in ("breast-cancer", "local-features"):
+        return _load_tabular(name, flatten, test_size, random_state, params)
     if name == "digits":
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
@@ -266,6 +316,63 @@ def load_dataset(name, data_root=None, *, flatten=None, test_size=0.3, random_st
         y_test=y_test,
         classes=np.unique(np.concatenate([y_train, y_test])),
         image_shape=image_shape,
+        name=name,
+    )
+
+
+def _load_mnist_segmentation(data_root, flatten, random_state, params):
+    if flatten:
+        raise ValueError("mnist-segmentation holds images and label maps; it cannot be flattened "
+                         "(leave flatten=None).")
+    params = {**DATASET_PARAMS["mnist-segmentation"], **params}
+    n_train, n_test = params.pop("n_train"), params.pop("n_test")
+    arrays, _ = _load_idx_dataset("mnist", data_root)
+    # independent streams for the two splits: n_test does not change the training canvases
+    train_seed, test_seed = np.random.SeedSequence(random_state).generate_state(2)
+    splits = {}
+    for split, n, seed in (("train", n_train, train_seed), ("test", n_test, test_seed)):
+        digits = arrays[f"{split}_images"].astype(np.float32) / 255.0
+        canvases = make_digit_segmentation(
+            digits, arrays[f"{split}_labels"], n, random_state=int(seed), **params
+        )
+        splits[split] = canvases
+    return Bunch(
+        X_train=splits["train"].X,
+        y_train=splits["train"].y,
+        X_test=splits["test"].X,
+        y_test=splits["test"].y,
+        classes=np.arange(11),
+        class_names=splits["train"].class_names,
+        image_shape=tuple(splits["train"].X.shape[1:]),
+        name="mnist-segmentation",
+    )
+
+
+def _load_tabular(name, flatten, test_size, random_state, params):
+    from sklearn.model_selection import train_test_split
+
+    if flatten is False:
+        raise ValueError(f"{name} is tabular: it has no image form (leave flatten=None); "
+                         "skal.preprocessing.TabularToImage lays its features out as images.")
+    if name == "breast-cancer":
+        from sklearn.datasets import load_breast_cancer
+
+        X, y = load_breast_cancer(return_X_y=True)
+    else:
+        data = make_local_features(**{**DATASET_PARAMS[name], **params}, random_state=random_state)
+        X, y = data.X, data.y
+    low, span = X.min(axis=0), np.ptp(X, axis=0)
+    X = ((X - low) / np.where(span > 0, span, 1)).astype(np.float32)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y.astype(np.int64), test_size=test_size, stratify=y, random_state=random_state
+    )
+    return Bunch(
+        X_train=X_train,
+        y_train=y_train,
+        X_test=X_test,
+        y_test=y_test,
+        classes=np.unique(y),
+        image_shape=None,
         name=name,
     )
 

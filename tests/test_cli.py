@@ -101,6 +101,64 @@ def test_shipped_configs_are_valid(path):
     assert config["budget"] > config["n_initial"]
 
 
+def _mnist_available():
+    from skal.datasets import resolve_data_root
+
+    return any((root / "mnist").is_dir() for root in resolve_data_root())
+
+
+@pytest.mark.skipif(not _mnist_available(), reason="MNIST files not in ../shared/data")
+def test_segmentation_run_reports_miou_per_round(tmp_path, capsys):
+    out = tmp_path / "seg"
+    status = main(["run", "--dataset", "mnist-segmentation", "--dataset-param", "n_train=30",
+                   "--dataset-param", "n_test=6", "--dataset-param", "canvas_size=16",
+                   "--dataset-param", "digit_size=8", "--model", "deep-ensemble",
+                   "--model-param", "n_estimators=2", "--model-param", "max_epochs=1",
+                   "--model-param", "module__widths=[4]", "--strategies", "random,bald",
+                   "--unbalanced-initial", "--initial", "5", "--batch-size", "5", "--budget", "10",
+                   "--seeds", "0", "--device", "cpu", "--quiet", "-o", str(out)])
+    assert status == 0
+    assert "F-mIoU" in capsys.readouterr().out
+    records = [json.loads(line) for line in (out / "runs" / "bald__seed0.jsonl").read_text().splitlines()[1:]]
+    assert [r["n_labels"] for r in records] == [5, 10] and all("miou" in r for r in records)
+    # a balanced seed set of label maps is refused, with the fix
+    assert main(["run", "--dataset", "mnist-segmentation", "--dataset-param", "n_train=30",
+                 "--dataset-param", "canvas_size=16", "--dataset-param", "digit_size=8",
+                 "--dataset-param", "n_test=6", "--strategies", "random", "--initial", "5",
+                 "--budget", "10", "--quiet", "-o", str(tmp_path / "x")]) == 1
+    assert "balanced_initial=False" in capsys.readouterr().err
+
+
+def test_tabular_to_image_run(tmp_path, capsys):
+    out = tmp_path / "tab"
+    status = main(["run", "--dataset", "breast-cancer", "--tabular-to-image", "--model", "dpe",
+                   "--model-param", "n_estimators=2", "--model-param", "max_epochs=2",
+                   "--model-param", "module__widths=[4]", "--strategies", "bald", *TINY,
+                   "--device", "cpu", "-o", str(out)])
+    assert status == 0
+    assert "F-acc" in capsys.readouterr().out
+    assert "TabularToImage" in json.loads((out / "experiment.json").read_text())["estimator"]
+
+
+def test_presets_name_modules_and_refuse_what_cannot_segment():
+    from sklearn.pipeline import Pipeline
+
+    from skal.experiments import make_estimator
+    from skal.models import BackboneUNet, SmallCNN, SmallUNet
+    from skal.preprocessing import TabularToImage
+
+    assert make_estimator("dpe", segmentation=True).module is SmallUNet
+    assert make_estimator("mc-dropout", segmentation=True).get_params()["module__dropout"] == 0.5
+    assert make_estimator("dpe", params={"module": "backbone-unet"}).module is BackboneUNet
+    pipe = make_estimator("deep-ensemble", tabular_to_image={"method": "tsne"})
+    assert isinstance(pipe, Pipeline) and isinstance(pipe[0], TabularToImage)
+    assert pipe[0].method == "tsne" and pipe[-1].module is SmallCNN
+    with pytest.raises(ValueError, match="cannot segment label maps"):
+        make_estimator("logistic", segmentation=True)
+    with pytest.raises(ValueError, match="unknown module 'unet3d'"):
+        make_estimator("dpe", params={"module": "unet3d"})
+
+
 def test_scheduler_local_runs_on_a_dask_cluster_with_the_same_table(tmp_path, capsys):
     pytest.importorskip("distributed")
     args = ["run", "--model", "logistic", "--strategies", "random,margin", *TINY, "--seeds", "0,1"]

@@ -21,6 +21,8 @@ from sklearn.metrics import log_loss
 from .._containers import is_dask, is_dataset, take_rows
 from .._validation import check_scalar
 from ..learners._query import explicit_params
+from ..models._label_maps import is_label_maps
+from ._segmentation import evaluate_label_maps
 
 __all__ = [
     "CampaignSettings",
@@ -289,7 +291,9 @@ def simulate_campaign(
     records : list of dict
         One per round: ``strategy``, ``seed``, ``round``, ``n_labels``,
         ``accuracy`` (of the argmax of ``predict_proba`` on the test set),
-        ``nll`` (log loss over all ``classes``), ``queried`` (positions in
+        ``nll`` (log loss over all ``classes``), for label maps ``y``
+        (segmentation) both per pixel and ``miou`` (the mean IoU,
+        :func:`skal.metrics.mean_iou`), ``queried`` (positions in
         ``X``; the seed set in round 0), ``scores`` (acquisition scores of
         those, when the strategy returns them), ``train_seconds``,
         ``query_seconds``.
@@ -351,8 +355,15 @@ def simulate_campaign(
             t0 = time.perf_counter()
             active.teach(take_rows(X, batch), y[batch])
             train_s = time.perf_counter() - t0
-            accuracy, nll = _evaluate(active, X_test, y_test, classes)
+            # -- segmentation: pixel accuracy and NLL, and the mean IoU ------------
+            if is_label_maps(y_test):
+                accuracy, nll, miou = evaluate_label_maps(active, X_test, y_test, classes)
+            else:
+                (accuracy, nll), miou = _evaluate(active, X_test, y_test, classes), None
             record = _record(name, seed, round_, len(labeled), accuracy, nll, batch, scores, train_s, query_s)
+            if miou is not None:
+                record["miou"] = miou
+            # -----------------------------------------------------------------------
             records.append(record)
             if log is not None:
                 log.append(record)

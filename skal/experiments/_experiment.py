@@ -14,6 +14,7 @@ from sklearn.utils import check_array, column_or_1d
 
 from .._containers import is_dask, is_dataset, num_rows, take_rows
 from .._validation import check_finite, check_scalar
+from ..models._label_maps import is_label_maps
 from ._campaign import _SPLIT, CampaignSettings, round_seed, simulate_campaign, strategy_name
 from ._records import RunLog, _jsonable, read_run_file
 from ._report import ExperimentResults
@@ -56,6 +57,12 @@ def initial_split(y, pool_idx, n_initial, *, balanced=True, random_state=None):
     rng = check_random_state(random_state)
     y = np.asarray(y)
     pool_idx = np.asarray(pool_idx, dtype=np.intp)
+    if balanced and is_label_maps(y):
+        raise ValueError(
+            "a class-balanced seed set needs one label per sample, but y holds label maps "
+            "(segmentation): pass balanced_initial=False (skal run: --unbalanced-initial) to draw the "
+            "seed images uniformly."
+        )
     if not 1 <= n_initial <= len(pool_idx):
         raise ValueError(
             f"n_initial={n_initial} must be between 1 and the pool size ({len(pool_idx)})."
@@ -106,7 +113,7 @@ def _named_strategies(strategies):
 def _validate(X, y, name):
     """In-memory data as scikit-learn checks it; out-of-core data (memmap, dask array,
     Dataset) left where it is, checked for NaN/inf block by block."""
-    y = column_or_1d(y, warn=True)
+    y = np.asarray(y) if is_label_maps(y) else column_or_1d(y, warn=True)
     if is_dataset(X) or is_dask(X) or isinstance(X, np.memmap):
         check_finite(X, name=name)
     else:
@@ -158,7 +165,10 @@ def run_experiment(
         returning a fresh one.
     X, y : array-like
         Pool data (and test data unless ``X_test`` is given). ``X`` may be
-        2-d or an image array ``(n, channels, h, w)``.
+        2-d or an image array ``(n, channels, h, w)``; ``y`` labels, or
+        label maps ``(n, h, w)`` for a segmenter (the records then hold the
+        mean IoU, ``miou``, per round; the seed set must be drawn with
+        ``balanced_initial=False``).
     strategies : str, callable, list or dict
         Registry names (see :data:`skal.strategies.STRATEGIES`), callables
         with the query-strategy contract, ``(strategy, options)`` tuples, or
@@ -252,7 +262,7 @@ def run_experiment(
             pool_idx, test_idx = train_test_split(
                 np.arange(len(y)),
                 test_size=settings.test_size,
-                stratify=y,
+                stratify=None if is_label_maps(y) else y,
                 random_state=round_seed(seed, -1, _SPLIT),
             )
             pool_idx, test_idx = np.sort(pool_idx), np.sort(test_idx)

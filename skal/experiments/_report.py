@@ -60,12 +60,23 @@ class ExperimentResults:
             raise ImportError("to_frame needs pandas: pip install pandas") from None
         return pd.DataFrame.from_records(self.records)
 
+    @property
+    def metric(self):
+        """What the summary and the plot rank by default: ``"miou"`` for segmentation runs.
+
+        The mean IoU when every record holds one (a campaign on label
+        maps), else the accuracy.
+        """
+        if self.records and all("miou" in r for r in self.records):
+            return "miou"
+        return "accuracy"
+
     def curves(self, metric="accuracy"):
         """Learning curves per strategy, aligned on label counts.
 
         Parameters
         ----------
-        metric : {"accuracy", "nll"}, default="accuracy"
+        metric : {"accuracy", "nll", "miou"}, default="accuracy"
 
         Returns
         -------
@@ -87,13 +98,16 @@ class ExperimentResults:
             out[strategy] = (np.asarray(grid), values)
         return out
 
-    def summary(self, targets=(0.9, 0.95)):
+    def summary(self, targets=(0.9, 0.95), metric=None):
         """One row per strategy: AUBC, F-acc, labels-to-target, NLL and time.
 
         Parameters
         ----------
         targets : sequence of float, default=(0.9, 0.95)
             Accuracies for the labels-to-target columns.
+        metric : {"accuracy", "miou"}, default=None
+            The curve that AUBC, F-acc and the targets read; None is
+            :attr:`metric` (the mean IoU of segmentation runs).
 
         Returns
         -------
@@ -104,6 +118,7 @@ class ExperimentResults:
             ``reached`` (``{target: seeds that reach it}``), ``train_seconds``
             and ``query_seconds`` (mean total per run).
         """
+        metric = self.metric if metric is None else metric
         rows = []
         runs = self.runs()
         for strategy in self.strategies:
@@ -112,7 +127,7 @@ class ExperimentResults:
             hits = {t: [] for t in targets}
             for recs in per_seed:
                 n = [r["n_labels"] for r in recs]
-                acc = [r["accuracy"] for r in recs]
+                acc = [r[metric] for r in recs]
                 aubcs.append(aubc(n, acc))
                 faccs.append(final_accuracy(n, acc))
                 nlls.append(recs[-1]["nll"])
@@ -142,17 +157,21 @@ class ExperimentResults:
             )
         return rows
 
-    def format_table(self, targets=(0.9, 0.95)):
+    def format_table(self, targets=(0.9, 0.95), metric=None):
         """The summary as an aligned text table (what ``skal run`` prints).
 
         AUBC and F-acc are mean±std over seeds, F-NLL the test NLL at the
         end of the budget, ``train s``/``query s`` the mean seconds per run
         spent fitting and querying. A labels-to-target cell is the mean over seeds; ``(k/n)`` follows it
         when only k of n seeds reached the target, and ``>B`` means no seed
-        did within the budget B.
+        did within the budget B. With ``metric="miou"`` (segmentation runs,
+        the default for them) AUBC and the targets read the mean IoU and
+        F-acc is headed F-mIoU.
         """
-        rows = self.summary(targets)
-        header = ["strategy", "seeds", "AUBC", "F-acc", "F-NLL"]
+        metric = self.metric if metric is None else metric
+        rows = self.summary(targets, metric)
+        final = "F-mIoU" if metric == "miou" else "F-acc"
+        header = ["strategy", "seeds", "AUBC", final, "F-NLL"]
         header += [f"labels@{t:.0%}" for t in targets]
         header += ["train s", "query s"]
         table = [header]
@@ -182,7 +201,7 @@ class ExperimentResults:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
-    def plot(self, path=None, *, metric="accuracy", title=None, ax=None):
+    def plot(self, path=None, *, metric=None, title=None, ax=None):
         """Learning curves: mean ± std over seeds, one line per strategy.
 
         Drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas, so
@@ -192,7 +211,8 @@ class ExperimentResults:
         ----------
         path : path-like, default=None
             Where to save the figure (PNG, PDF, SVG... by extension).
-        metric : {"accuracy", "nll"}, default="accuracy"
+        metric : {"accuracy", "nll", "miou"}, default=None
+            None is :attr:`metric` (the mean IoU of segmentation runs).
         title : str, default=None
         ax : matplotlib Axes, default=None
             Draw into these axes instead of a new figure.
@@ -210,6 +230,7 @@ class ExperimentResults:
             ax = fig.add_subplot()
         else:
             fig = ax.figure
+        metric = self.metric if metric is None else metric
         for strategy, (n, values) in self.curves(metric).items():
             mean = np.nanmean(values, axis=0)
             std = np.nanstd(values, axis=0)
@@ -217,8 +238,8 @@ class ExperimentResults:
             (line,) = ax.plot(n, mean, marker="." if len(n) <= 30 else None, label=f"{strategy} ({seeds})")
             if len(values) > 1:
                 ax.fill_between(n, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-        ax.set_xlabel("number of labels")
-        ax.set_ylabel("test accuracy" if metric == "accuracy" else "test NLL")
+        ax.set_xlabel("labeled images" if metric == "miou" else "number of labels")
+        ax.set_ylabel({"accuracy": "test accuracy", "nll": "test NLL", "miou": "test mIoU"}[metric])
         ax.grid(alpha=0.3)
         ax.legend()
         if title:

@@ -23,9 +23,15 @@ Two families:
 * joint entropies of several points' labels (``_joint.py``): the
   :class:`JointConfigurations` state of BatchBALD, :func:`joint_entropy`
   and :func:`joint_mutual_information`.
+
+Segmenters give samples ``(S, n, K, H, W)``; ``_pooling.py`` applies any
+point-wise measure to every pixel (:func:`pixel_scores`) and pools the
+maps to one score per image (:func:`pool_pixels`, :class:`PixelPooling`:
+mean, mean of the top pixels, class-balanced mean).
 """
 
 from ._joint import JointConfigurations, joint_entropy, joint_mutual_information
+from ._pooling import PixelPooling, check_pixel_pooling, pixel_scores, pool_pixels, score_images
 from ._pointwise import (
     bald,
     consensus_entropy,
@@ -41,7 +47,9 @@ from ._pointwise import (
 
 __all__ = [
     "JointConfigurations",
+    "PixelPooling",
     "bald",
+    "check_pixel_pooling",
     "consensus_entropy",
     "entropy",
     "expected_entropy",
@@ -51,6 +59,9 @@ __all__ = [
     "margin",
     "max_disagreement",
     "mean_std",
+    "pixel_scores",
+    "pool_pixels",
+    "score_images",
     "var_ratios",
     "vote_entropy",
 ]

@@ -1,9 +1,15 @@
-"""Probabilistic estimators and the adapters that read samples/embeddings from any model."""
+"""Probabilistic estimators and the adapters that read samples/embeddings from any model.
+
+The deep estimators classify (``y`` of shape ``(n,)``) or segment (label
+maps ``y`` of shape ``(n, H, W)``, with a module returning per-pixel
+logits such as :class:`SmallUNet` or :class:`BackboneUNet`).
+"""
 
 from ._adapters import embed, get_classes, input_features, predict_proba_samples
 from ._dpe import DeepProbabilisticEnsemble
 from ._ensemble import DeepEnsemble
 from ._mc_dropout import MCDropoutClassifier
+from ._segmentation import BackboneUNet, SmallUNet
 from ._modules import (
     MLP,
     GalCNN,
@@ -14,6 +20,7 @@ from ._modules import (
 )
 
 __all__ = [
+    "BackboneUNet",
     "DeepEnsemble",
     "DeepProbabilisticEnsemble",
     "GalCNN",
@@ -21,6 +28,7 @@ __all__ = [
     "MLP",
     "SmallCNN",
     "SmallResNet",
+    "SmallUNet",
     "find_head",
     "torchvision_backbone",
     "embed",

@@ -127,7 +127,8 @@ def predict_proba_samples(estimator, X, **kwargs):
         Class probabilities of each of the S samples (ensemble members,
         stochastic passes, committee members: one per member learner, even
         when that learner is itself an ensemble), columns in the order of
-        the estimator's ``classes_``.
+        the estimator's ``classes_``. A segmenter (one of skal's estimators
+        fitted on label maps) gives ``(S, n_samples, K, H, W)``.
 
     Examples
     --------

@@ -32,6 +32,8 @@ from torch.utils.data import DataLoader, default_collate
 
 from .._interrupt import propagate_interrupt
 from .._validation import check_scalar
+from ..metrics import mean_iou
+from ._label_maps import check_label_maps, flat_labels, is_label_maps
 from ._modules import MLP
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "PARAMETER_DOCS",
     "EvenBatchLoader",
     "check_logits",
+    "class_softmax",
     "collate_rows",
     "encode_labels",
     "even_batch_size",
@@ -186,14 +189,24 @@ def validate_X(estimator, X, y="no_validation", *, reset):
 
     ``n_features_in_`` (scikit-learn's check) only sees the second axis; for
     images the whole per-sample shape is stored as ``input_shape_``. With
-    ``y`` given, returns ``(X, y)`` checked together, as ``validate_data`` does.
+    ``y`` given, returns ``(X, y)`` checked together, as ``validate_data`` does;
+    the shape of one target is stored as ``target_shape_``: ``()`` for
+    labels, ``(H, W)`` for label maps (segmentation, see ``_label_maps.py``).
     """
+    has_y = not (isinstance(y, str) and y == "no_validation")
+    # -- segmentation: label maps (n, H, W) are checked apart from X ----------
+    if has_y and is_label_maps(y):
+        X = validate_X(estimator, X, reset=reset)
+        return X, check_label_maps(estimator, y, len(X), reset=reset)
+    # -------------------------------------------------------------------------
     out = validate_data(
         estimator, X, y, reset=reset, dtype=np.float32, allow_nd=True, ensure_min_features=1
     )
-    X = out if isinstance(y, str) and y == "no_validation" else out[0]
+    X = out[0] if has_y else out
     if reset:
         estimator.input_shape_ = X.shape[1:]
+        if has_y:
+            estimator.target_shape_ = ()
     elif X.shape[1:] != estimator.input_shape_:
         raise ValueError(
             f"X has samples of shape {X.shape[1:]}, but {type(estimator).__name__} was "
@@ -241,7 +254,7 @@ def first_fit_classes(y, declared=None):
     >>> first_fit_classes(["b", "a", "b"])
     array(['a', 'b'], dtype='<U1')
     """
-    check_classification_targets(y)
+    check_classification_targets(flat_labels(y))
     labels = np.unique(y) if declared is None else np.unique(np.asarray(declared))
     if len(labels) < 2:
         raise ValueError(
@@ -273,16 +286,34 @@ def encode_labels(y, classes):
     return np.searchsorted(classes, y).astype(np.int64)
 
 
-def check_logits(out, n_classes):
-    """The module must return ``(n_samples, n_classes)`` logits."""
+def check_logits(out, n_classes, target_shape=()):
+    """The module must return ``(n_samples, n_classes)`` logits, ``(n_samples, n_classes, H, W)`` for maps."""
     if isinstance(out, tuple):
         out = out[0]
+    if target_shape:  # label maps: logits per pixel
+        if tuple(out.shape[1:]) != (n_classes, *target_shape):
+            raise ValueError(
+                f"module outputs shape {tuple(out.shape[1:])} per sample but y holds label maps "
+                f"of shape {tuple(target_shape)} with {n_classes} classes: a segmentation "
+                f"module must return (n_samples, {n_classes}, {', '.join(map(str, target_shape))}) "
+                f"logits (e.g. skal.models.SmallUNet; module__n_classes={n_classes})."
+            )
+        return
     if out.dim() != 2 or out.shape[1] != n_classes:
         raise ValueError(
             f"module outputs shape {tuple(out.shape[1:])} per sample but there are "
             f"{n_classes} classes: the module must return (n_samples, {n_classes}) logits "
             f"(for a module class, e.g. module__n_classes={n_classes})."
         )
+
+
+def class_softmax(logits):
+    """Softmax over the class axis (1) of ``(n, K)`` or per-pixel ``(n, K, H, W)`` logits.
+
+    skorch's default for a cross-entropy net takes the last axis, which for
+    logit maps is the image width.
+    """
+    return torch.softmax(logits, dim=1)
 
 
 def even_batch_size(n_rows, batch_size):
@@ -434,6 +465,7 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
             "iterator_train__shuffle": True,
             "iterator_train__collate_fn": collate_rows,
             "iterator_valid__collate_fn": collate_rows,
+            "predict_nonlinearity": class_softmax,
         }
         if "weight_decay" in inspect.signature(params["optimizer"]).parameters:
             params["optimizer__weight_decay"] = TRAINING_DEFAULTS["optimizer__weight_decay"]
@@ -477,7 +509,11 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
         if spec is MLP:
             params = {**self._mlp_params, **params}
         accepted = inspect.signature(spec).parameters
-        for name, value in (("n_features", n_features), ("n_classes", n_classes)):
+        sizes = [("n_features", n_features), ("n_classes", n_classes)]
+        shape = getattr(self, "input_shape_", ())
+        if len(shape) == 3:  # images (C, H, W): also their channels
+            sizes.append(("in_channels", shape[0]))
+        for name, value in sizes:
             if name in accepted:
                 params.setdefault(name, value)
         try:
@@ -489,7 +525,7 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
             ) from exc
 
     def _check_module(self, module, X, n_classes):
-        """Run ``module`` on ``X[:2]``: it must take X and return ``(n, n_classes)`` logits."""
+        """Run ``module`` on ``X[:2]``: it must take X and return ``(n, n_classes, *target_shape_)`` logits."""
         module.eval()
         try:
             with torch.no_grad():
@@ -500,7 +536,7 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
             ) from exc
         finally:
             module.train()
-        check_logits(out, n_classes)
+        check_logits(out, n_classes, getattr(self, "target_shape_", ()))
 
     def _build_net(self, X, n_classes, device, seed):
         """The initialised skorch net this estimator trains, on codes ``0..n_classes-1``."""
@@ -526,8 +562,10 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
-        y : array-like of shape (n_samples,)
-            Labels of any type.
+        y : array-like of shape (n_samples,) or (n_samples, H, W)
+            Labels of any type, or label maps (segmentation: the module
+            must then return ``(n_samples, K, H, W)`` logits, e.g.
+            :class:`~skal.models.SmallUNet`).
         **fit_params
             Passed to the skorch net's ``partial_fit`` (the module's
             ``forward`` and ``train_split``).
@@ -568,7 +606,7 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
         if reset:
             classes = first_fit_classes(y, classes)
         else:
-            check_classification_targets(y)
+            check_classification_targets(flat_labels(y))
             classes = self.classes_
         codes = encode_labels(y, classes)
         device = resolve_device(self.device)
@@ -598,8 +636,8 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes_``.
+        proba : ndarray of shape (n_samples, n_classes) or (n_samples, n_classes, H, W)
+            Columns in the order of ``classes_``; per pixel for label maps.
         """
         proba = self.predict_proba_samples(X).mean(axis=0)
         return proba / proba.sum(axis=1, keepdims=True)
@@ -613,8 +651,25 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
+        y : ndarray of shape (n_samples,) or (n_samples, H, W)
+            Labels from ``classes_``; label maps for a segmenter.
         """
         codes = np.argmax(self.predict_proba(X), axis=1)
         return self.classes_[codes]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on labels; mean IoU (:func:`skal.metrics.mean_iou`) on label maps.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,) or (n_samples, H, W)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        if is_label_maps(y):
+            return mean_iou(y, self.predict(X), labels=self.classes_, sample_weight=sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)

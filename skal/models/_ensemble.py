@@ -31,6 +31,7 @@ from ._base import (
     EvenBatchLoader,
     _BaseDeepClassifier,
     _reset_parameters,
+    class_softmax,
     rows_as_tensor,
     validate_X,
 )
@@ -124,15 +125,16 @@ class _EnsembleNet(NeuralNetClassifier):
         return args, kwargs
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        # y_pred: (E, batch, K) logits, or (E, batch, K, H, W) against label maps
         y_true = to_tensor(y_true, device=self.device)
-        n_members, batch, _ = y_pred.shape
+        n_members = y_pred.shape[0]
         # Classes along dim 1: for few classes, the log-softmax runs across
         # the batch instead of along E*batch short rows, ~4x faster on CPU.
-        return n_members * F.cross_entropy(y_pred.transpose(1, 2), y_true.expand(n_members, batch))
+        return n_members * F.cross_entropy(y_pred.transpose(1, 2), y_true.expand(n_members, *y_true.shape))
 
     def predict_proba(self, X):
         probas = [
-            torch.softmax(logits.double(), dim=-1).mean(0).cpu().numpy()
+            torch.softmax(logits.double(), dim=2).mean(0).cpu().numpy()
             for logits in self.forward_iter(X, training=False)
         ]
         return np.concatenate(probas, 0)
@@ -230,6 +232,7 @@ class _BaseDeepEnsemble(_BaseDeepClassifier, BaseEnsemble):
                 iterator_train=EvenBatchLoader,
                 train_split=None,
                 device=net.device,
+                predict_nonlinearity=class_softmax,
             )
             members.append(member.initialize())
         return members
@@ -259,10 +262,12 @@ class _BaseDeepEnsemble(_BaseDeepClassifier, BaseEnsemble):
         Returns
         -------
         samples : ndarray of shape (n_estimators, n_samples, n_classes)
+            ``(n_estimators, n_samples, n_classes, H, W)`` for a segmenter
+            (fitted on label maps).
         """
         check_is_fitted(self, "net_")
         X = validate_X(self, X, reset=False)
-        return softmax(self._forward(X).double().numpy(), axis=-1)
+        return softmax(self._forward(X).double().numpy(), axis=2)
 
     def embed(self, X, member=None):
         """Penultimate-layer features, the embedding of diversity strategies.

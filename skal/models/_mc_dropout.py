@@ -307,7 +307,9 @@ class MCDropoutClassifier(_BaseDeepClassifier):
         Returns
         -------
         samples : ndarray of shape (S, n_samples, n_classes)
-            Probabilities, columns in the order of ``classes_``.
+            Probabilities, columns in the order of ``classes_``;
+            ``(S, n_samples, n_classes, H, W)`` for a segmenter (fitted on
+            label maps).
         """
         check_is_fitted(self, "dropout_seed_")
         S = check_scalar(
@@ -327,7 +329,7 @@ class MCDropoutClassifier(_BaseDeepClassifier):
             with isolated_rng(net.device):
                 for batch in net.get_iterator(net.get_dataset(X), training=False):
                     logits = self._sample_batch(batch, hooks, S)
-                    chunks.append(torch.softmax(logits.double(), dim=-1).cpu())
+                    chunks.append(torch.softmax(logits.double(), dim=2).cpu())
         finally:
             for handle in handles:
                 handle.remove()

@@ -156,8 +156,9 @@ class SmallCNN(_PooledImageClassifier):
     """A VGG-style CNN with batch normalisation for 32x32 images (CIFAR-10 size).
 
     Each stage is two 3x3 convolutions (BatchNorm, ReLU) and a 2x2
-    max-pool; global average pooling and an optional dropout precede the
-    ``head``.
+    max-pool (rounding odd sides up, so that images as small as 1x1 go
+    through every stage); global average pooling and an optional dropout
+    precede the ``head``.
 
     Parameters
     ----------
@@ -182,7 +183,9 @@ class SmallCNN(_PooledImageClassifier):
         layers = []
         width = in_channels
         for w in widths:
-            layers += _conv_bn(width, w) + _conv_bn(w, w) + [nn.MaxPool2d(2)]
+            # ceil_mode: an odd side rounds up, so small images (a 6x6
+            # TabularToImage layout) keep a pixel through every stage
+            layers += _conv_bn(width, w) + _conv_bn(w, w) + [nn.MaxPool2d(2, ceil_mode=True)]
             width = w
         self._set_body_and_head(layers, width, n_classes, dropout)
 

@@ -31,6 +31,10 @@ __all__ = [
 CHUNK_BYTES = 64 * 2**20
 #: Rows of the first chunk, predicted before S and K are known.
 _PROBE_ROWS = 1024
+#: Rows of the first chunk when the pool holds images: a segmenter's samples
+#: ``(S, rows, K, H, W)`` weigh ``H * W`` times a classifier's (a street
+#: scene's, 8 x 19 x 720 x 1280 float64, over 1 GB per image).
+_PROBE_IMAGES = 1
 
 
 def check_chunk_size(chunk_size):
@@ -47,12 +51,13 @@ def _classes_or_none(classifier):
         return None
 
 
-def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=None):
+def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=None, pixel_maps=False):
     """Yield ``(start, stop, samples)`` with samples ``(S, stop - start, K)`` over the pool.
 
-    With ``chunk_size=None`` the first chunk has 1024 rows and later chunks
-    as many rows as fit in 64 MiB of samples (``S · rows · K`` floats), so a
-    pool of any size is scored in bounded memory.
+    With ``chunk_size=None`` the first chunk has 1024 rows (one when the
+    pool holds images, ``X_pool.ndim > 2``) and later chunks as many rows as
+    fit in 64 MiB of samples (``S · rows · K`` floats, times ``H · W`` for a
+    segmenter), so a pool of any size is scored in bounded memory.
 
     Parameters
     ----------
@@ -64,6 +69,10 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
     chunk_size : int or None
     predict_params : dict or None
         Passed to ``predict_proba_samples`` (for example ``n_samples``).
+    pixel_maps : bool, default=False
+        Accept a segmenter's per-pixel samples ``(S, rows, K, H, W)``.
+        Strategies that need one class distribution per row leave it False
+        and raise a clear error for a segmenter.
     """
     from ..models import predict_proba_samples
 
@@ -73,11 +82,13 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
 
     def samples_of(rows, start, stop):
         P = np.asarray(predict_proba_samples(classifier, rows, **predict_params))
-        if P.ndim != 3 or P.shape[1] != stop - start:
+        if P.ndim < 3 or P.shape[1] != stop - start:
             raise ValueError(
                 f"predict_proba_samples of {type(classifier).__name__} returned shape "
                 f"{P.shape} for {stop - start} rows; expected (S, {stop - start}, K)."
             )
+        if P.ndim > 3 and not pixel_maps:
+            raise _pixel_maps_unsupported(classifier, P.shape)
         if classes is not None and P.shape[2] != len(classes):
             raise ValueError(
                 f"{type(classifier).__name__} gave {P.shape[2]} probability columns "
@@ -90,13 +101,24 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
             raise _non_finite(classifier)
         return P
 
-    # The first chunk tells S and K; later chunks hold 64 MiB of samples.
-    first = min(n, chunk_size or _PROBE_ROWS)
+    # The first chunk tells S and K (and a segmenter's H x W: a pool of
+    # images is probed with one); later chunks hold 64 MiB of samples.
+    probe = _PROBE_IMAGES if getattr(X_pool, "ndim", 2) > 2 else _PROBE_ROWS
+    first = min(n, chunk_size or probe)
     P = samples_of(take_rows(X_pool, 0, first), 0, first)
     yield 0, first, P
-    size = chunk_size or max(1, CHUNK_BYTES // (P.shape[0] * P.shape[2] * P.itemsize))
+    size = chunk_size or max(1, CHUNK_BYTES // (P.nbytes // P.shape[1]))
     for start, stop, rows in iter_chunks(X_pool, size, start=first):
         yield start, stop, samples_of(rows, start, stop)
+
+
+def _pixel_maps_unsupported(classifier, shape):
+    return ValueError(
+        f"{type(classifier).__name__} gives per-pixel probabilities of shape {tuple(shape)} "
+        "(a segmenter), but this strategy needs one class distribution per row (S, n, K). "
+        "Segmenters work with the strategies that rank rows by a measure (entropy, bald, "
+        "margin, var_ratios, ...), pooled per image with pixel_pooling=..., and with random."
+    )
 
 
 def _non_finite(classifier):
@@ -106,8 +128,13 @@ def _non_finite(classifier):
     )
 
 
-def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=None):
+def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=None,
+               pixel_pooling=None):
     """Apply ``measure`` to the whole pool, chunk by chunk; one score per row.
+
+    For a segmenter (samples ``(S, n, K, H, W)``) the measure scores every
+    pixel and ``pixel_pooling`` makes one score per image
+    (:func:`skal.measures.score_images`).
 
     Parameters
     ----------
@@ -123,6 +150,11 @@ def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=N
         predictive samples.
     predict_params : dict or None, default=None
         Passed to ``predict_proba_samples``.
+    pixel_pooling : None, str, dict, PixelPooling or callable, default=None
+        How a segmenter's pixel scores become one score per image:
+        ``"mean"`` (None), ``"top_k"``, ``"class_balanced"``, see
+        :func:`skal.measures.check_pixel_pooling`. An error for a
+        classifier, which has no pixels to pool.
 
     Returns
     -------
@@ -139,13 +171,39 @@ def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=N
     >>> bool(scores[0] > scores[1])  # most uncertain on the boundary
     True
     """
+    from ..measures import check_pixel_pooling
+
+    pooling = None if pixel_pooling is None else check_pixel_pooling(pixel_pooling)
     scores = np.empty(num_rows(X_pool), dtype=np.float64)
     for start, stop, P in iter_proba_samples(
-        classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params
+        classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params, pixel_maps=True
     ):
-        scores[start:stop] = measure(P)
-        if not np.isfinite(scores[start:stop]).all():
-            raise _non_finite(classifier)
+        scores[start:stop] = _measure_samples(classifier, measure, P, pooling)
+    return scores
+
+
+def _measure_samples(classifier, measure, P, pooling=None):
+    """One finite float64 score per row of the samples ``P``.
+
+    ``measure(P)`` for a classifier's ``(S, n, K)``; for a segmenter's
+    ``(S, n, K, H, W)`` the measure of every pixel pooled per image by
+    ``pooling`` (a checked :class:`~skal.measures.PixelPooling` or None).
+    Shared by :func:`score_pool` and the blockwise scoring of dask pools.
+    """
+    from ..measures import score_images
+
+    if P.ndim > 3:
+        scores = score_images(measure, P, pooling)
+    elif pooling is not None:
+        raise ValueError(
+            f"pixel_pooling={pooling!r} was given, but {type(classifier).__name__} "
+            "gives one class distribution per row, not per pixel: leave pixel_pooling=None."
+        )
+    else:
+        scores = measure(P)
+    scores = np.asarray(scores, dtype=np.float64)
+    if not np.isfinite(scores).all():
+        raise _non_finite(classifier)
     return scores
 
 
@@ -202,6 +260,8 @@ def pool_outputs(classifier, X, *, proba=False, embedding=False, chunk_size=None
     for _, _, rows in iter_chunks(X, chunk_size or _EMBED_ROWS):
         if proba:
             P = np.asarray(predict_proba_samples(classifier, rows, **(predict_params or {})))
+            if P.ndim > 3:
+                raise _pixel_maps_unsupported(classifier, P.shape)
             if P.ndim != 3 or not np.isfinite(P).all():
                 raise _non_finite(classifier)
             probas.append(P.mean(axis=0, dtype=np.float64).astype(np.float32))
@@ -356,6 +416,7 @@ def query_by_measure(
     chunk_size=None,
     predict_params=None,
     power=None,
+    pixel_pooling=None,
 ):
     """Validate the query, score the pool with ``measure``, return the top ``n_instances``.
 
@@ -380,6 +441,10 @@ def query_by_measure(
         ``None`` takes the top ``n_instances``; a number γ > 0 draws them
         with probability proportional to ``score ** γ`` instead
         (:func:`power_sample`; the measure must be non-negative).
+    pixel_pooling : None, str, dict, PixelPooling or callable, default=None
+        For a segmenter: the measure scores every pixel and this pools each
+        image's scores to one (``"mean"`` when None; ``"top_k"``,
+        ``"class_balanced"``; see :func:`score_pool`).
 
     Returns
     -------
@@ -418,9 +483,11 @@ def query_by_measure(
     if is_dask(X_pool):  # scored where its chunks live; the same draw as below
         from ._dask import dask_select, score_rows
 
-        return dask_select(score_rows(classifier, X_pool, measure, predict_params), n_instances, rng, power)
+        scores = score_rows(classifier, X_pool, measure, predict_params, pixel_pooling=pixel_pooling)
+        return dask_select(scores, n_instances, rng, power)
     scores = score_pool(
-        classifier, X_pool, measure, chunk_size=chunk_size, predict_params=predict_params
+        classifier, X_pool, measure, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
     if power is None:
         idx = top_n(scores, n_instances, rng)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._containers import is_dask
-from ._base import _non_finite, power_keys, top_n
+from ._base import _non_finite, _measure_samples, power_keys, top_n
 
 __all__ = ["dask_rows", "dask_select", "dask_top_n", "is_dask", "map_rows", "score_rows"]
 
@@ -74,19 +74,24 @@ def map_rows(X, func, model, *, columns=None, dtype=np.float64, **kwargs):
     )
 
 
-def _measure_rows(model, rows, measure, predict_params):
+def _measure_rows(model, rows, measure, predict_params, pooling):
     from ..models import predict_proba_samples
 
     P = np.asarray(predict_proba_samples(model, rows, **predict_params))
-    scores = np.asarray(measure(P), dtype=np.float64)
-    if not np.isfinite(scores).all():
-        raise _non_finite(model)
-    return scores
+    return _measure_samples(model, measure, P, pooling)
 
 
-def score_rows(classifier, X_pool, measure, predict_params=None):
-    """The scores of every row, a lazy dask array ``(n,)``; see :func:`map_rows`."""
-    return map_rows(X_pool, _measure_rows, classifier, measure=measure, predict_params=predict_params or {})
+def score_rows(classifier, X_pool, measure, predict_params=None, *, pixel_pooling=None):
+    """The scores of every row, a lazy dask array ``(n,)``; see :func:`map_rows`.
+
+    A segmenter's pixels are scored and pooled per image in their block
+    (``pixel_pooling``, as in :func:`~skal.strategies.score_pool`).
+    """
+    from ..measures import check_pixel_pooling
+
+    pooling = None if pixel_pooling is None else check_pixel_pooling(pixel_pooling)
+    return map_rows(X_pool, _measure_rows, classifier, measure=measure,
+                    predict_params=predict_params or {}, pooling=pooling)
 
 
 def _block_candidates(block, n, block_info=None):

@@ -26,7 +26,8 @@ __all__ = [
 
 @fill_doc
 def vote_entropy(
-    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, **predict_params
+    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, pixel_pooling=None,
+    **predict_params,
 ):
     """Vote entropy (query by committee): ``H(V/S)``, V(y) the samples voting for y.
 
@@ -51,12 +52,14 @@ def vote_entropy(
     return query_by_measure(
         classifier, X_pool, n_instances, measures.vote_entropy,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
 
 
 @fill_doc
 def consensus_entropy(
-    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, **predict_params
+    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, pixel_pooling=None,
+    **predict_params,
 ):
     """Consensus entropy (query by committee): ``H(p̄)`` of the members' mean.
 
@@ -82,12 +85,14 @@ def consensus_entropy(
     return query_by_measure(
         classifier, X_pool, n_instances, measures.consensus_entropy,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
 
 
 @fill_doc
 def max_disagreement(
-    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, **predict_params
+    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, pixel_pooling=None,
+    **predict_params,
 ):
     """Max disagreement (query by committee): ``max_s KL(p_s ‖ p̄)``.
 
@@ -113,12 +118,14 @@ def max_disagreement(
     return query_by_measure(
         classifier, X_pool, n_instances, measures.max_disagreement,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
 
 
 @fill_doc
 def bald(
-    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, **predict_params
+    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, pixel_pooling=None,
+    **predict_params,
 ):
     """BALD: query where the label is most informative about the model.
 
@@ -155,12 +162,14 @@ def bald(
     return query_by_measure(
         classifier, X_pool, n_instances, measures.bald,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
 
 
 @fill_doc
 def var_ratios(
-    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, **predict_params
+    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, pixel_pooling=None,
+    **predict_params,
 ):
     """Variation ratios: ``1 - (count of the modal vote) / S``.
 
@@ -185,12 +194,14 @@ def var_ratios(
     return query_by_measure(
         classifier, X_pool, n_instances, measures.var_ratios,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
 
 
 @fill_doc
 def mean_std(
-    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, **predict_params
+    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, pixel_pooling=None,
+    **predict_params,
 ):
     """Mean STD: the samples' standard deviation of each class probability, averaged.
 
@@ -215,13 +226,14 @@ def mean_std(
     return query_by_measure(
         classifier, X_pool, n_instances, measures.mean_std,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
 
 
 @fill_doc
 def power_bald(
     classifier, X_pool, n_instances=1, *, power=1.0, random_state=None, chunk_size=None,
-    **predict_params,
+    pixel_pooling=None, **predict_params,
 ):
     """PowerBALD: a batch drawn with probability ∝ ``BALD ** power`` (Kirsch et al. 2023).
 
@@ -249,4 +261,5 @@ def power_bald(
     return query_by_measure(
         classifier, X_pool, n_instances, measures.bald, power=power,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )

@@ -33,6 +33,14 @@ chunk_size : int or None, default=None
     Rows scored at once; ``None`` sizes chunks to about 64 MiB of
     predictive samples."""
 
+_PIXEL_POOLING = """\
+pixel_pooling : None, str, dict, PixelPooling or callable, default=None
+    For a segmenter (samples of shape ``(S, n, K, H, W)``): the measure
+    scores every pixel and this pools each image's scores to one:
+    ``"mean"`` (None), ``"top_k"`` (the mean of the top 10% pixels;
+    ``{"method": "top_k", "top_fraction": 0.05}`` for 5%) or
+    ``"class_balanced"`` (see :class:`skal.measures.PixelPooling`)."""
+
 _PREDICT_PARAMS = """\
 **predict_params
     Passed to ``predict_proba_samples`` (for example ``n_samples`` for MC
@@ -43,6 +51,7 @@ SECTIONS = {
     "X_pool": _X_POOL,
     "n_instances": _N_INSTANCES,
     "chunk_size": _CHUNK_SIZE,
+    "pixel_pooling": _PIXEL_POOLING,
     "predict_params": _PREDICT_PARAMS,
     # The whole parameter list of a strategy that ranks points by a measure.
     "measure_parameters": "\n".join(
@@ -54,6 +63,7 @@ SECTIONS = {
 random_state : int, RandomState instance or None, default=None
     Breaks ties between equal scores.""",
             _CHUNK_SIZE,
+            _PIXEL_POOLING,
             _PREDICT_PARAMS,
         ]
     ),
@@ -70,6 +80,7 @@ power : float, default=1.0
 random_state : int, RandomState instance or None, default=None
     Drives the draw.""",
             _CHUNK_SIZE,
+            _PIXEL_POOLING,
             _PREDICT_PARAMS,
         ]
     ),

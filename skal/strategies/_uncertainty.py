@@ -14,7 +14,8 @@ __all__ = ["entropy", "least_confident", "margin", "power_entropy", "power_margi
 
 @fill_doc
 def least_confident(
-    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, **predict_params
+    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, pixel_pooling=None,
+    **predict_params,
 ):
     """Least-confidence sampling: query where ``1 - max_y p̄(y|x)`` is highest.
 
@@ -39,12 +40,14 @@ def least_confident(
     return query_by_measure(
         classifier, X_pool, n_instances, measures.least_confident,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
 
 
 @fill_doc
 def margin(
-    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, **predict_params
+    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, pixel_pooling=None,
+    **predict_params,
 ):
     """Margin sampling: query where the two most probable classes of ``p̄`` are closest.
 
@@ -70,12 +73,14 @@ def margin(
     return query_by_measure(
         classifier, X_pool, n_instances, measures.margin,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
 
 
 @fill_doc
 def entropy(
-    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, **predict_params
+    classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None, pixel_pooling=None,
+    **predict_params,
 ):
     """Maximum-entropy sampling: query where the predictive entropy ``H(p̄)`` is highest.
 
@@ -100,13 +105,14 @@ def entropy(
     return query_by_measure(
         classifier, X_pool, n_instances, measures.entropy,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
 
 
 @fill_doc
 def power_entropy(
     classifier, X_pool, n_instances=1, *, power=1.0, random_state=None, chunk_size=None,
-    **predict_params,
+    pixel_pooling=None, **predict_params,
 ):
     """Stochastic entropy sampling: a batch drawn with probability ∝ ``H(p̄) ** power``.
 
@@ -133,6 +139,7 @@ def power_entropy(
     return query_by_measure(
         classifier, X_pool, n_instances, measures.entropy, power=power,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
 
 
@@ -144,7 +151,7 @@ def _one_minus_margin(proba_samples):
 @fill_doc
 def power_margin(
     classifier, X_pool, n_instances=1, *, power=1.0, random_state=None, chunk_size=None,
-    **predict_params,
+    pixel_pooling=None, **predict_params,
 ):
     """Stochastic margin sampling: a batch drawn with probability ∝ ``(1 - (p̄₁ - p̄₂)) ** power``.
 
@@ -169,4 +176,5 @@ def power_margin(
     return query_by_measure(
         classifier, X_pool, n_instances, _one_minus_margin, power=power,
         random_state=random_state, chunk_size=chunk_size, predict_params=predict_params,
+        pixel_pooling=pixel_pooling,
     )
