@@ -12,6 +12,7 @@ from ._modules import (
     find_head,
     torchvision_backbone,
 )
+from ._vae_acgan import VAEACGAN
 
 __all__ = [
     "DeepEnsemble",
@@ -21,6 +22,7 @@ __all__ = [
     "MLP",
     "SmallCNN",
     "SmallResNet",
+    "VAEACGAN",
     "find_head",
     "torchvision_backbone",
     "embed",
