@@ -7,9 +7,13 @@
 and bootstrapping. Unlike modAL they call the query strategy exactly once
 per query, accept both bare indices and ``(indices, scores)``, and pass the
 labeled set and a seed to strategies that ask for them.
+
+Learners that change what the model trains on, with the same API:
+:class:`CEAL` (confident pool points, pseudo-labeled).
 """
 
+from ._ceal import CEAL
 from ._committee import Committee
 from ._learner import ActiveLearner
 
-__all__ = ["ActiveLearner", "Committee"]
+__all__ = ["ActiveLearner", "CEAL", "Committee"]
