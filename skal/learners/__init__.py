@@ -9,11 +9,13 @@ per query, accept both bare indices and ``(indices, scores)``, and pass the
 labeled set and a seed to strategies that ask for them.
 
 Learners that change what the model trains on, with the same API:
-:class:`CEAL` (confident pool points, pseudo-labeled).
+:class:`CEAL` (confident pool points, pseudo-labeled) and
+:class:`SelectionViaProxy` (a cheap proxy selects, the target learns).
 """
 
 from ._ceal import CEAL
 from ._committee import Committee
 from ._learner import ActiveLearner
+from ._svp import SelectionViaProxy
 
-__all__ = ["ActiveLearner", "CEAL", "Committee"]
+__all__ = ["ActiveLearner", "CEAL", "Committee", "SelectionViaProxy"]
