@@ -9,13 +9,15 @@ per query, accept both bare indices and ``(indices, scores)``, and pass the
 labeled set and a seed to strategies that ask for them.
 
 Learners that change what the model trains on, with the same API:
-:class:`CEAL` (confident pool points, pseudo-labeled) and
-:class:`SelectionViaProxy` (a cheap proxy selects, the target learns).
+:class:`CEAL` (confident pool points, pseudo-labeled), :class:`BGADL`
+(generated twins of acquired images) and :class:`SelectionViaProxy` (a
+cheap proxy selects, the target learns).
 """
 
+from ._bgadl import BGADL
 from ._ceal import CEAL
 from ._committee import Committee
 from ._learner import ActiveLearner
 from ._svp import SelectionViaProxy
 
-__all__ = ["ActiveLearner", "CEAL", "Committee", "SelectionViaProxy"]
+__all__ = ["ActiveLearner", "BGADL", "CEAL", "Committee", "SelectionViaProxy"]
