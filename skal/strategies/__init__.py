@@ -20,7 +20,9 @@ variation ratios, mean STD); batch-aware BatchBALD (``_batch_bald.py``);
 diversity (``_diversity.py``: core-set, TypiClust); hybrids of uncertainty
 and diversity (``_hybrid.py``: BADGE, cluster-margin, suggestive
 annotation, information density, CAL); expected model change
-(``_model_change.py``: EGL, EMOC); random sampling (``_random.py``). The
+(``_model_change.py``: EGL, EMOC); budget-aware ``auto``, typical points
+then uncertain and diverse ones (``_adaptive.py``); random sampling
+(``_random.py``). The
 building blocks of a strategy of your own are public:
 :func:`query_by_measure`, :func:`score_pool`, :func:`top_n` and
 :func:`power_sample`.
@@ -32,6 +34,7 @@ Strategies can be named by string, for command lines and grid searches:
 'bald'
 """
 
+from ._adaptive import auto
 from ._base import power_sample, query_by_measure, score_pool, top_n
 from ._batch_bald import batch_bald
 from ._disagreement import (
@@ -85,6 +88,7 @@ STRATEGIES = {
     "cal": cal,
     "egl": egl,
     "emoc": emoc,
+    "auto": auto,
 }
 
 
@@ -127,6 +131,7 @@ def get_strategy(name):
 
 __all__ = [
     "STRATEGIES",
+    "auto",
     "badge",
     "bald",
     "batch_bald",
