@@ -7,10 +7,18 @@ import numpy as np
 __all__ = ["LEARNERS", "MODELS", "LearnerFactory", "make_estimator", "make_learner"]
 
 #: Model names accepted by :func:`make_estimator` (and ``skal run --model``).
-MODELS = ("dpe", "deep-ensemble", "mc-dropout", "logistic", "random-forest")
+MODELS = (
+    "dpe",
+    "deep-ensemble",
+    "mc-dropout",
+    "bayes-by-backprop",
+    "snapshot-ensemble",
+    "logistic",
+    "random-forest",
+)
 
 # Networks read image arrays (n, 1, h, w); scikit-learn models flat rows.
-NEURAL = ("dpe", "deep-ensemble", "mc-dropout")
+NEURAL = ("dpe", "deep-ensemble", "mc-dropout", "bayes-by-backprop", "snapshot-ensemble")
 
 
 def make_estimator(name, *, images=False, classes=None, device="auto", params=None):
@@ -18,10 +26,14 @@ def make_estimator(name, *, images=False, classes=None, device="auto", params=No
 
     Parameters
     ----------
-    name : {"dpe", "deep-ensemble", "mc-dropout", "logistic", "random-forest"}
+    name : {"dpe", "deep-ensemble", "mc-dropout", "bayes-by-backprop", "snapshot-ensemble", \
+"logistic", "random-forest"}
         ``dpe``: :class:`~skal.models.DeepProbabilisticEnsemble`;
         ``deep-ensemble``: :class:`~skal.models.DeepEnsemble`;
         ``mc-dropout``: :class:`~skal.models.MCDropoutClassifier`;
+        ``bayes-by-backprop``: :class:`~skal.models.BayesByBackpropClassifier`
+        (20 weight draws);
+        ``snapshot-ensemble``: :class:`~skal.models.SnapshotEnsemble` (5 snapshots);
         ``logistic``: StandardScaler + LogisticRegression (S = 1);
         ``random-forest``: a RandomForestClassifier (its trees are the samples).
     images : bool, default=False
@@ -52,10 +64,12 @@ def make_estimator(name, *, images=False, classes=None, device="auto", params=No
     if key in NEURAL:
         from skal.models import (
             MLP,
+            BayesByBackpropClassifier,
             DeepEnsemble,
             DeepProbabilisticEnsemble,
             GalCNN,
             MCDropoutClassifier,
+            SnapshotEnsemble,
         )
 
         common = {"device": device}
@@ -66,6 +80,17 @@ def make_estimator(name, *, images=False, classes=None, device="auto", params=No
         if key == "mc-dropout":
             defaults = {"module": GalCNN if images else MLP, "n_samples": 20}
             cls = MCDropoutClassifier
+        elif key in ("bayes-by-backprop", "snapshot-ensemble"):
+            # the weight posterior (or the snapshots) gives the spread, not dropout
+            defaults = {"module": GalCNN if images else MLP}
+            if images:
+                defaults["module__dropout"] = (0.0, 0.0)
+            if key == "bayes-by-backprop":
+                defaults["n_samples"] = 20
+                cls = BayesByBackpropClassifier
+            else:
+                defaults["n_estimators"] = 5
+                cls = SnapshotEnsemble
         else:
             # GalCNN's dropout only matters for MC dropout; ensemble members
             # get their diversity from the prior draws, as in the DPE paper.
