@@ -60,6 +60,32 @@ def test_dpe_with_bald_tiny(tmp_path, capsys):
     assert "bald" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "model, size",
+    [("bayes-by-backprop", "n_samples=3"), ("snapshot-ensemble", "n_estimators=2")],
+)
+def test_the_other_posteriors_run_by_name_under_bald(tmp_path, capsys, model, size):
+    out = tmp_path / "res"
+    status = main(["run", "--model", model, "--model-param", "max_epochs=3", "--model-param", size,
+                   "--model-param", "batch_size=8", "--model-param", "module__hidden_units=[16]",
+                   "--strategies", "bald", "--budget", "20", "--batch-size", "5", "--initial", "10",
+                   "--seeds", "0", "--device", "cpu", "--quiet", "-o", str(out)])
+    assert status == 0
+    records = [json.loads(line) for line in (out / "runs" / "bald__seed0.jsonl").read_text().splitlines()]
+    assert records[-1]["n_labels"] == 20 and 0.0 <= records[-1]["accuracy"] <= 1.0  # 3 epochs: a smoke test
+
+
+def test_make_estimator_sizes_the_other_posteriors_for_images():
+    from skal.experiments import make_estimator
+    from skal.models import BayesByBackpropClassifier, GalCNN, SnapshotEnsemble
+
+    bbb = make_estimator("bayes_by_backprop", images=True, classes=[0, 1])
+    assert isinstance(bbb, BayesByBackpropClassifier) and bbb.module is GalCNN and bbb.n_samples == 20
+    assert bbb.get_params()["module__dropout"] == (0.0, 0.0)
+    snap = make_estimator("snapshot-ensemble", params={"n_estimators": 3})
+    assert isinstance(snap, SnapshotEnsemble) and snap.n_estimators == 3
+
+
 def test_errors_are_reported_clearly(tmp_path, capsys):
     status = main(["run", "--dataset", "mnist", "--data-root", str(tmp_path / "missing"), "-o", str(tmp_path), "--quiet"])
     assert status == 1
