@@ -78,7 +78,8 @@ class CEAL(ActiveLearner):
     Scoring the pool for pseudo-labels costs one more prediction of the pool
     per query. The learner is ``history_dependent``: what it trains on
     depends on the pools it was shown, so the experiment harness replays
-    rounds when it resumes a run.
+    each round, its query then its teach, when it resumes a run
+    (``replays_queries``).
 
     References
     ----------
@@ -105,6 +106,7 @@ class CEAL(ActiveLearner):
     """
 
     history_dependent = True
+    replays_queries = True
 
     def __init__(
         self,

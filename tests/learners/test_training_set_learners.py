@@ -111,18 +111,7 @@ def _strip(records):
     return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
 
 
-_RESUME = [
-    pytest.param(
-        "ceal",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="CEAL's pseudo-labels come from the pools its queries saw: an exact resume "
-            "needs the harness to replay each round's query, not only its teach",
-        ),
-    ),
-    "bgadl",
-    "svp",
-]
+_RESUME = ["ceal", "bgadl", "svp"]
 
 
 @pytest.mark.parametrize("name", _RESUME)
