@@ -81,3 +81,21 @@ def test_bad_input_is_a_clear_error(digits, case):
     action, error, match = BAD[case]
     with pytest.raises(error, match=match):
         action(X[:40].reshape(-1, 1, 8, 8), y[:40])
+
+
+def test_mnist_sized_images_train_and_generate_on_cpu():
+    # 28x28 (MNIST size) in the small setting: a shape check, not a quality one
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 1, 28, 28).astype(np.float32)
+    y = np.arange(40) % 4
+    gan = VAEACGAN(n_steps=3, width=8, random_state=0, device="cpu").fit(X, y)
+    assert gan.sample([0, 3], random_state=0).shape == (2, 1, 28, 28)
+    assert gan.reconstruct(X[:5], y[:5], random_state=0).shape == (5, 1, 28, 28)
+
+
+@pytest.mark.gpu
+def test_trains_and_generates_on_cuda(digits):
+    X, y = digits
+    gan = VAEACGAN(n_steps=20, random_state=0, device="cuda").fit(X[:200].reshape(-1, 1, 8, 8), y[:200])
+    samples = gan.sample(np.arange(10), random_state=0)
+    assert samples.shape == (10, 1, 8, 8) and isinstance(samples, np.ndarray)
