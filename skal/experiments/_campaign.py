@@ -294,7 +294,10 @@ def simulate_campaign(
         ``nll`` (log loss over all ``classes``), ``queried`` (positions in
         ``X``; the seed set in round 0), ``scores`` (acquisition scores of
         those, when the strategy returns them), ``train_seconds``,
-        ``query_seconds``.
+        ``query_seconds``; for a learner with ``describe_round`` (CEAL,
+        BGADL, SVP) also ``learner``, what it returned given the true
+        labels of the round's candidates (CEAL: ``delta``, ``n_pseudo``,
+        ``n_pseudo_correct``).
     """
     settings = CampaignSettings() if settings is None else settings
     if not isinstance(settings, CampaignSettings):
@@ -340,7 +343,7 @@ def simulate_campaign(
                 picked, _, scores = active.query(
                     candidate_rows(X, candidates), return_metrics=True, **query_kwargs
                 )
-            return candidates[picked], scores
+            return candidates[picked], scores, candidates
 
         if records and len(labeled) < settings.budget and is_unlabeled.any():
             if getattr(active, "replays_queries", False):
@@ -351,9 +354,10 @@ def simulate_campaign(
         while round_ == 0 or (len(labeled) < settings.budget and is_unlabeled.any()):
             if round_ == 0:
                 batch, scores, query_s = np.asarray(initial_idx, dtype=np.intp), None, 0.0
+                candidates = None
             else:
                 t0 = time.perf_counter()
-                batch, scores = query(round_, is_unlabeled, len(labeled))
+                batch, scores, candidates = query(round_, is_unlabeled, len(labeled))
                 query_s = time.perf_counter() - t0
                 labeled = np.concatenate([labeled, batch])
                 is_unlabeled[batch] = False
@@ -362,6 +366,11 @@ def simulate_campaign(
             train_s = time.perf_counter() - t0
             accuracy, nll = _evaluate(active, X_test, y_test, classes)
             record = _record(name, seed, round_, len(labeled), accuracy, nll, batch, scores, train_s, query_s)
+            if hasattr(active, "describe_round"):
+                # what the learner did besides the batch (CEAL's pseudo-labels, scored
+                # against the true labels of the pool its query saw; BGADL's twins; ...)
+                y_pool = None if candidates is None else np.asarray(y)[candidates]
+                record["learner"] = active.describe_round(y_pool=y_pool)
             records.append(record)
             if log is not None:
                 log.append(record)
@@ -389,7 +398,7 @@ def _replay_with_queries(learner, X, y, batches, pool_idx, query):
     n_labeled = 0
     for round_, batch in enumerate(batches):
         if round_ > 0:
-            picked, _ = query(round_, is_unlabeled, n_labeled)
+            picked, _, _ = query(round_, is_unlabeled, n_labeled)
             if not np.array_equal(np.sort(picked), np.sort(batch)):
                 raise RuntimeError(
                     f"resuming round {round_}: the replayed query picked other rows than the run "

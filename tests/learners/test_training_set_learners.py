@@ -126,6 +126,14 @@ def test_a_run_cut_by_ctrl_c_resumes_as_if_never_cut(images, tmp_path, name):
     assert len(read_run_file(tmp_path / "cut" / "runs" / "s__seed0.jsonl")[1]) == 3
     resumed = run_experiment(image_pipeline(), X, y, strategies={"s": StopAt(10**9)}, **kwargs)
     assert _strip(resumed.records) == _strip(reference.records)
+    # every round records what the learner did besides its batch
+    info = [r["learner"] for r in reference.records]
+    if name == "ceal":
+        assert all(i["n_pseudo"] > 0 and 0 <= i["n_pseudo_correct"] <= i["n_pseudo"] for i in info[1:])
+    elif name == "bgadl":
+        assert info[-1]["n_generated"] == 40  # a twin per image taught after the seed set
+    else:
+        assert set(info[-1]) == {"rank_correlation"}
 
 
 def test_ceal_of_these_tests_does_pseudo_label(images):
