@@ -6,8 +6,14 @@ summary table and writes the learning-curve plot and the round records to
 ``skal-results/``. Every setting can come from options or from a TOML file
 (``--config``); options given on the command line override the file.
 
+``skal run --learner ceal|bgadl|svp`` drives another learner than
+:class:`~skal.ActiveLearner` (see :func:`skal.experiments.make_learner`);
+its strategies are then named ``<learner>+<strategy>``.
+
 ``skal report DIR`` prints the table and redraws the plot of a finished (or
-interrupted) experiment folder.
+interrupted) experiment folder; ``skal report DIR1 DIR2 ... -o OUT`` puts
+the runs of several folders in one table and plot (say a learner beside
+the plain one).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ DEFAULTS = {
     "model": "dpe",
     "model_params": {},
     "tabular_to_image": False,
+    "learner": "active",
+    "learner_params": {},
     "strategies": ["random", "bald", "cluster_margin", "auto"],
     "strategy_options": {},
     "n_initial": 20,
@@ -53,11 +61,12 @@ DEFAULTS = {
 def load_config(path):
     """Read a TOML config: the keys of :data:`DEFAULTS`, top level.
 
-    ``model_params`` (estimator parameters), ``dataset_params`` (of a
-    generated data set, e.g. ``canvas_size`` of ``mnist-segmentation``) and
-    ``strategy_options`` (``{strategy: {option: value}}``) are tables;
-    ``tabular_to_image`` is true/false or a table of
-    :class:`~skal.preprocessing.TabularToImage`'s parameters.
+    ``model_params`` (estimator parameters), ``learner_params`` (the
+    learner's), ``dataset_params`` (of a generated data set, e.g.
+    ``canvas_size`` of ``mnist-segmentation``) and ``strategy_options``
+    (``{strategy: {option: value}}``) are tables; ``tabular_to_image`` is
+    true/false or a table of :class:`~skal.preprocessing.TabularToImage`'s
+    parameters.
     """
     try:
         import tomllib
@@ -110,7 +119,7 @@ def _key_value(text):
 
 def _parser():
     from skal.datasets import DATASETS
-    from skal.experiments._presets import MODELS
+    from skal.experiments._presets import LEARNERS, MODELS
 
     parser = argparse.ArgumentParser(
         prog="skal",
@@ -126,7 +135,9 @@ def _parser():
         help="simulate labeling campaigns and print the summary table",
         description="Simulate labeling campaigns (strategies x seeds), print the summary table, "
         "write learning_curves.png, summary.txt and the per-round records (runs/*.jsonl). "
-        "Defaults: " + ", ".join(f"{k}={v}" for k, v in DEFAULTS.items() if k not in ("model_params", "strategy_options")),
+        "Defaults: " + ", ".join(
+            f"{k}={v}" for k, v in DEFAULTS.items() if k not in ("model_params", "learner_params", "strategy_options")
+        ),
         argument_default=S,
     )
     run.add_argument("--config", help="TOML file with settings (options given here override it)")
@@ -143,6 +154,12 @@ def _parser():
     run.add_argument("--tabular-to-image", dest="tabular_to_image", action="store_true",
                      help="lay tabular features out as images (skal.preprocessing.TabularToImage) "
                      "for a SmallCNN network")
+    run.add_argument("--learner", choices=LEARNERS,
+                     help="the learner each run drives: active (skal.ActiveLearner), ceal (pseudo-labels), "
+                     "bgadl (generated twins of acquired images), svp (a proxy selects)")
+    run.add_argument("--learner-param", dest="learner_param", action="append", type=_key_value,
+                     metavar="KEY=VALUE",
+                     help="learner parameter, repeatable (e.g. delta=0.1, proxy=logistic, generator__n_steps=200)")
     run.add_argument("--strategies", type=_csv, help="comma-separated registry names (skal.strategies.STRATEGIES)")
     run.add_argument("--budget", type=int, help="total labels at which each run stops (seed set included)")
     run.add_argument("--batch-size", dest="batch_size", type=int, help="labels queried per round")
@@ -174,9 +191,17 @@ def _parser():
     run.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars")
     run.add_argument("--title", help="plot title")
 
-    report = sub.add_parser("report", help="print the table and redraw the plot of an output folder")
-    report.add_argument("output", help="a folder written by skal run")
+    report = sub.add_parser(
+        "report",
+        help="print the table and redraw the plot of output folders",
+        description="Print the summary table and draw the learning curves of a folder written by skal run "
+        "(into that folder), or of several folders together (into --output).",
+    )
+    report.add_argument("folders", nargs="+", metavar="FOLDER", help="folders written by skal run")
+    report.add_argument("--output", "-o", default=None,
+                        help="where the table and plot of several folders go (required with more than one)")
     report.add_argument("--targets", type=_floats, default=None)
+    report.add_argument("--title", default=None, help="plot title")
     return parser
 
 
@@ -186,13 +211,13 @@ def _settings(args):
     if "config" in given:
         settings.update(load_config(given["config"]))
     for key, value in given.items():
-        if key in ("command", "config", "model_param", "dataset_param"):
+        if key in ("command", "config", "model_param", "dataset_param", "learner_param"):
             continue
         settings[key] = value
-    if "model_param" in given:
-        settings["model_params"] = {**settings["model_params"], **dict(given["model_param"])}
-    if "dataset_param" in given:
-        settings["dataset_params"] = {**settings["dataset_params"], **dict(given["dataset_param"])}
+    for option, key in (("model_param", "model_params"), ("dataset_param", "dataset_params"),
+                        ("learner_param", "learner_params")):
+        if option in given:
+            settings[key] = {**settings[key], **dict(given[option])}
     return settings
 
 
@@ -227,7 +252,7 @@ def run_from_settings(settings, out=None):
         torch.set_num_threads(int(settings["threads"]))
     from skal.datasets import load_dataset
     from skal.experiments import run_experiment
-    from skal.experiments._presets import NEURAL, make_estimator
+    from skal.experiments._presets import NEURAL, make_estimator, make_learner
     from skal.models._label_maps import is_label_maps
 
     data = load_dataset(
@@ -248,11 +273,19 @@ def run_from_settings(settings, out=None):
         segmentation=is_label_maps(y),
         tabular_to_image=settings["tabular_to_image"],
     )
+    learner = make_learner(
+        settings["learner"],
+        images=images,
+        classes=data.classes,
+        device=settings["device"],
+        params=settings["learner_params"],
+    )
     # Options of strategies left out (say by --strategies overriding a
     # config file) are simply unused.
     options = settings["strategy_options"] or {}
+    prefix = "" if learner is None else f"{settings['learner']}+"
     strategies = {
-        name: (name, dict(options[name])) if name in options else name for name in settings["strategies"]
+        prefix + name: (name, dict(options[name])) if name in options else name for name in settings["strategies"]
     }
     output = Path(settings["output"])
     output.mkdir(parents=True, exist_ok=True)
@@ -260,6 +293,7 @@ def run_from_settings(settings, out=None):
         json.dump(settings, fh, indent=2, default=str)
     print(
         f"skal run: {settings['dataset']} (pool {len(y)}, test {len(y_test)}), model {settings['model']}, "
+        f"learner {settings['learner']}, "
         f"strategies {', '.join(settings['strategies'])}, {settings['n_initial']} -> {settings['budget']} labels "
         f"by {settings['batch_size']}, seeds {settings['seeds']}; output {output}/",
         file=out,
@@ -276,6 +310,7 @@ def run_from_settings(settings, out=None):
             X_test=X_test,
             y_test=y_test,
             strategies=strategies,
+            learner=learner,
             n_initial=settings["n_initial"],
             balanced_initial=settings["balanced_initial"],
             batch_size=settings["batch_size"],
@@ -326,6 +361,36 @@ def _write_report(results, output, targets, title, out):
     print(f"\nplot: {output / 'learning_curves.png'}\nrecords: {output / 'runs'}/", file=out, flush=True)
 
 
+def _report(folders, output, targets, title):
+    """The table and plot of one output folder, or of several merged into ``output``."""
+    from skal.experiments import ExperimentResults, load_results
+
+    folders = [Path(f) for f in folders]
+    if len(folders) > 1 and output is None:
+        raise ValueError("several folders are merged into one report: pass --output OUT for it.")
+    config = {}
+    if (folders[0] / "config.json").is_file():
+        config = json.loads((folders[0] / "config.json").read_text())
+    records, origin = [], {}
+    for folder in folders:
+        found = load_results(folder).records
+        for run in dict.fromkeys((r["strategy"], r["seed"]) for r in found):
+            if run in origin:
+                raise ValueError(
+                    f"{folder} and {origin[run]} both hold the run of {run[0]!r}, seed {run[1]}: "
+                    "report folders whose strategies (or learners) differ."
+                )
+            origin[run] = folder
+        records.extend(found)
+    targets = targets or config.get("targets") or DEFAULTS["targets"]
+    title = title or config.get("title") or (
+        f"{config['dataset']}, {config['model']}" if "dataset" in config else None
+    )
+    output = folders[0] if output is None else Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    _write_report(ExperimentResults(records), output, targets, title, sys.stdout)
+
+
 def main(argv=None):
     """Entry point of the ``skal`` console script.
 
@@ -342,17 +407,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         if args.command == "report":
-            from skal.experiments import load_results
-
-            output = Path(args.output)
-            config = {}
-            if (output / "config.json").is_file():
-                config = json.loads((output / "config.json").read_text())
-            targets = args.targets or config.get("targets") or DEFAULTS["targets"]
-            title = config.get("title") or (
-                f"{config['dataset']}, {config['model']}" if "dataset" in config else None
-            )
-            _write_report(load_results(output), output, targets, title, sys.stdout)
+            _report(args.folders, args.output, args.targets, args.title)
         else:
             run_from_settings(_settings(args))
     except KeyboardInterrupt:

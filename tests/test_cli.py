@@ -60,6 +60,32 @@ def test_dpe_with_bald_tiny(tmp_path, capsys):
     assert "bald" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "model, size",
+    [("bayes-by-backprop", "n_samples=3"), ("snapshot-ensemble", "n_estimators=2")],
+)
+def test_the_other_posteriors_run_by_name_under_bald(tmp_path, capsys, model, size):
+    out = tmp_path / "res"
+    status = main(["run", "--model", model, "--model-param", "max_epochs=3", "--model-param", size,
+                   "--model-param", "batch_size=8", "--model-param", "module__hidden_units=[16]",
+                   "--strategies", "bald", "--budget", "20", "--batch-size", "5", "--initial", "10",
+                   "--seeds", "0", "--device", "cpu", "--quiet", "-o", str(out)])
+    assert status == 0
+    records = [json.loads(line) for line in (out / "runs" / "bald__seed0.jsonl").read_text().splitlines()]
+    assert records[-1]["n_labels"] == 20 and 0.0 <= records[-1]["accuracy"] <= 1.0  # 3 epochs: a smoke test
+
+
+def test_make_estimator_sizes_the_other_posteriors_for_images():
+    from skal.experiments import make_estimator
+    from skal.models import BayesByBackpropClassifier, GalCNN, SnapshotEnsemble
+
+    bbb = make_estimator("bayes_by_backprop", images=True, classes=[0, 1])
+    assert isinstance(bbb, BayesByBackpropClassifier) and bbb.module is GalCNN and bbb.n_samples == 20
+    assert bbb.get_params()["module__dropout"] == (0.0, 0.0)
+    snap = make_estimator("snapshot-ensemble", params={"n_estimators": 3})
+    assert isinstance(snap, SnapshotEnsemble) and snap.n_estimators == 3
+
+
 def test_errors_are_reported_clearly(tmp_path, capsys):
     status = main(["run", "--dataset", "mnist", "--data-root", str(tmp_path / "missing"), "-o", str(tmp_path), "--quiet"])
     assert status == 1
@@ -87,14 +113,58 @@ def test_console_script_help():
     assert version.stdout.startswith("skal ")
 
 
+def test_a_learner_by_name_with_parameters_and_reports_merged(tmp_path, capsys):
+    plain, ceal = tmp_path / "plain", tmp_path / "ceal"
+    assert main(["run", "--model", "logistic", "--strategies", "entropy", "-o", str(plain), *TINY]) == 0
+    config = tmp_path / "ceal.toml"
+    config.write_text('model = "logistic"\nlearner = "ceal"\nstrategies = ["entropy"]\n[learner_params]\ndelta = 0.2\n')
+    # the option wins over the file, as for every setting
+    assert main(["run", "--config", str(config), "--learner-param", "delta=0.3", "-o", str(ceal), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "learner ceal" in printed and any(line.startswith("ceal+entropy") for line in printed.splitlines())
+    header = json.loads((ceal / "runs" / "ceal+entropy__seed0.jsonl").read_text().splitlines()[0])
+    assert header["settings"]["learner"] == "CEAL(delta=0.3)"  # a resumed run must match it
+    assert json.loads((ceal / "config.json").read_text())["learner_params"] == {"delta": 0.3}
+
+    both = tmp_path / "both"
+    assert main(["report", str(plain), str(ceal), "-o", str(both), "--title", "CEAL and plain"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in table[2:4]] == ["entropy", "ceal+entropy"]
+    assert (both / "learning_curves.png").stat().st_size > 1000
+    assert [r["strategy"] for r in json.loads((both / "summary.json").read_text())] == ["entropy", "ceal+entropy"]
+
+    assert main(["report", str(plain), str(ceal)]) == 1
+    assert "pass --output OUT" in capsys.readouterr().err
+    assert main(["report", str(plain), str(plain), "-o", str(both)]) == 1
+    assert "both hold the run of 'entropy', seed 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--learner", "ceal", "--learner-param", "proxy=logistic"],
+         "learner 'ceal' takes no parameter proxy; it accepts: delta, delta_decay."),
+        (["--learner", "active", "--learner-param", "delta=0.1"], "learner 'active' takes no parameter delta"),
+        (["--learner", "svp", "--learner-param", "proxy=nope"], "unknown model 'nope'"),
+        (["--learner", "bgadl"], "BGADL generates images"),
+    ],
+    ids=["ceal", "active", "svp proxy", "bgadl on flat digits"],
+)
+def test_bad_learner_settings_are_reported_clearly(tmp_path, capsys, argv, message):
+    status = main(["run", "--model", "logistic", "--strategies", "entropy", "-o", str(tmp_path), *argv, *TINY])
+    assert status == 1
+    assert message in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
     from skal.datasets import DATASETS
-    from skal.experiments import MODELS
+    from skal.experiments import MODELS, make_learner
     from skal.strategies import get_strategy
 
     config = load_config(path)
     assert config["dataset"] in DATASETS and config["model"] in MODELS
+    make_learner(config.get("learner", "active"), params=config.get("learner_params"))
     for name in config["strategies"]:
         get_strategy(name)
     assert set(config.get("strategy_options", {})) <= set(config["strategies"])

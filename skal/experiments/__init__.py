@@ -11,12 +11,14 @@ records into learning curves, a summary table and a plot.
 from ._campaign import CampaignSettings, make_model, round_seed, simulate_campaign
 from ._experiment import initial_split, load_results, run_experiment
 from ._metrics import aubc, final_accuracy, labels_to_target
-from ._presets import MODELS, make_estimator
+from ._presets import LEARNERS, MODELS, LearnerFactory, make_estimator, make_learner
 from ._records import RunLog, read_run_file
 from ._report import ExperimentResults
 
 __all__ = [
     "CampaignSettings",
+    "LEARNERS",
+    "LearnerFactory",
     "MODELS",
     "ExperimentResults",
     "RunLog",
@@ -26,6 +28,7 @@ __all__ = [
     "labels_to_target",
     "load_results",
     "make_estimator",
+    "make_learner",
     "make_model",
     "read_run_file",
     "round_seed",

@@ -280,7 +280,9 @@ def simulate_campaign(
         Continue from the rounds already in ``log``. The learner is rebuilt
         by teaching it the recorded labeled set at once, or, for a learner
         whose training depends on earlier rounds (``history_dependent``) or
-        with ``warm_start``, by replaying every recorded round.
+        with ``warm_start``, by replaying every recorded round's teach, and
+        for one whose training follows the pools its queries saw
+        (``replays_queries``: CEAL) by replaying each round's query too.
     progress : bool, default=False
         Show a tqdm bar over rounds.
     name : str, default=None
@@ -296,7 +298,10 @@ def simulate_campaign(
         :func:`skal.metrics.mean_iou`), ``queried`` (positions in
         ``X``; the seed set in round 0), ``scores`` (acquisition scores of
         those, when the strategy returns them), ``train_seconds``,
-        ``query_seconds``.
+        ``query_seconds``; for a learner with ``describe_round`` (CEAL,
+        BGADL, SVP) also ``learner``, what it returned given the true
+        labels of the round's candidates (CEAL: ``delta``, ``n_pseudo``,
+        ``n_pseudo_correct``).
     """
     settings = CampaignSettings() if settings is None else settings
     if not isinstance(settings, CampaignSettings):
@@ -326,36 +331,44 @@ def simulate_campaign(
 
         bar = tqdm(total=settings.n_rounds, initial=len(records), desc=f"{name} seed {seed}", leave=False)
     try:
+        def query(round_, is_unlabeled, n_labeled):
+            """The round's candidates and the learner's query over them (seeded by the round)."""
+            candidates = np.flatnonzero(is_unlabeled)
+            if settings.pool_subset is not None and len(candidates) > settings.pool_subset:
+                rng = np.random.default_rng(round_seed(seed, round_, _SUBSET))
+                candidates = np.sort(rng.choice(candidates, size=settings.pool_subset, replace=False))
+            n = min(settings.batch_size, settings.budget - n_labeled, len(candidates))
+            query_kwargs = {**options, "n_instances": n}
+            if query_seeded:
+                query_kwargs["random_state"] = round_seed(seed, round_, _STRATEGY)
+            with warnings.catch_warnings():
+                # a strategy that returns bare indices simply records no scores
+                warnings.filterwarnings("ignore", message="the query strategy returned bare indices")
+                picked, _, scores = active.query(
+                    candidate_rows(X, candidates), return_metrics=True, **query_kwargs
+                )
+            return candidates[picked], scores, candidates
+
         if records and len(labeled) < settings.budget and is_unlabeled.any():
-            _rebuild(active, X, y, batches, replay=settings.warm_start or getattr(active, "history_dependent", False))
+            if getattr(active, "replays_queries", False):
+                _replay_with_queries(active, X, y, batches, pool_idx, query)
+            else:
+                _rebuild(active, X, y, batches, replay=settings.warm_start or getattr(active, "history_dependent", False))
         round_ = len(records)
         while round_ == 0 or (len(labeled) < settings.budget and is_unlabeled.any()):
             if round_ == 0:
                 batch, scores, query_s = np.asarray(initial_idx, dtype=np.intp), None, 0.0
+                candidates = None
             else:
-                candidates = np.flatnonzero(is_unlabeled)
-                if settings.pool_subset is not None and len(candidates) > settings.pool_subset:
-                    rng = np.random.default_rng(round_seed(seed, round_, _SUBSET))
-                    candidates = np.sort(rng.choice(candidates, size=settings.pool_subset, replace=False))
-                n = min(settings.batch_size, settings.budget - len(labeled), len(candidates))
-                query_kwargs = {**options, "n_instances": n}
-                if query_seeded:
-                    query_kwargs["random_state"] = round_seed(seed, round_, _STRATEGY)
                 t0 = time.perf_counter()
-                with warnings.catch_warnings():
-                    # a strategy that returns bare indices simply records no scores
-                    warnings.filterwarnings("ignore", message="the query strategy returned bare indices")
-                    picked, _, scores = active.query(
-                        candidate_rows(X, candidates), return_metrics=True, **query_kwargs
-                    )
+                batch, scores, candidates = query(round_, is_unlabeled, len(labeled))
                 query_s = time.perf_counter() - t0
-                batch = candidates[picked]
                 labeled = np.concatenate([labeled, batch])
                 is_unlabeled[batch] = False
             t0 = time.perf_counter()
             active.teach(take_rows(X, batch), y[batch])
             train_s = time.perf_counter() - t0
-            # -- segmentation: pixel accuracy and NLL, and the mean IoU ------------
+            # label maps (segmentation): pixel accuracy and NLL, and the mean IoU
             if is_label_maps(y_test):
                 accuracy, nll, miou = evaluate_label_maps(active, X_test, y_test, classes)
             else:
@@ -363,7 +376,11 @@ def simulate_campaign(
             record = _record(name, seed, round_, len(labeled), accuracy, nll, batch, scores, train_s, query_s)
             if miou is not None:
                 record["miou"] = miou
-            # -----------------------------------------------------------------------
+            if hasattr(active, "describe_round"):
+                # what the learner did besides the batch (CEAL's pseudo-labels, scored
+                # against the true labels of the pool its query saw; BGADL's twins; ...)
+                y_pool = None if candidates is None else np.asarray(y)[candidates]
+                record["learner"] = active.describe_round(y_pool=y_pool)
             records.append(record)
             if log is not None:
                 log.append(record)
@@ -375,6 +392,32 @@ def simulate_campaign(
         if bar is not None:
             bar.close()
     return records
+
+
+def _replay_with_queries(learner, X, y, batches, pool_idx, query):
+    """Re-run every recorded round, query then teach, for a learner whose state follows its queries.
+
+    A learner with ``replays_queries`` (CEAL: its pseudo-labels come from
+    the pool its last query saw) is shown each recorded round's candidates
+    again, under the round's seed, before it is taught the recorded batch:
+    the state it reaches is the one the interrupted run had. A query that
+    picks other rows than recorded means the run cannot be reproduced.
+    """
+    is_unlabeled = np.zeros(len(X), dtype=bool)
+    is_unlabeled[np.asarray(pool_idx, dtype=np.intp)] = True
+    n_labeled = 0
+    for round_, batch in enumerate(batches):
+        if round_ > 0:
+            picked, _, _ = query(round_, is_unlabeled, n_labeled)
+            if not np.array_equal(np.sort(picked), np.sort(batch)):
+                raise RuntimeError(
+                    f"resuming round {round_}: the replayed query picked other rows than the run "
+                    "log records, so this run cannot be resumed exactly; start it afresh "
+                    "(resume=False, or skal run --no-resume)."
+                )
+        learner.teach(take_rows(X, batch), y[batch])
+        is_unlabeled[batch] = False
+        n_labeled += len(batch)
 
 
 def _rebuild(learner, X, y, batches, *, replay):

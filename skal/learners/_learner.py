@@ -92,7 +92,9 @@ class ActiveLearner(QueryMixin):
     ``X_training`` stays the labeled set that strategies see as
     ``X_labeled``. Such a subclass, whose training depends on the rounds
     before (not only on the labeled set), sets :attr:`history_dependent`
-    so that the experiment harness replays every round when it resumes.
+    so that the experiment harness replays every round when it resumes,
+    and :attr:`replays_queries` when those rounds must be replayed with
+    their queries (the state follows the pools the queries saw).
 
     A Ctrl-C during training reaches the caller even when the estimator's
     own loop swallows it (skorch nets do), so a loop never goes on with a
@@ -125,6 +127,10 @@ class ActiveLearner(QueryMixin):
     #: The experiment harness resumes a learner that is not by fitting the
     #: labeled set once; one that is, by replaying every recorded round.
     history_dependent = False
+    #: Whether what :meth:`teach` trains on depends on the pools earlier
+    #: queries saw (CEAL's pseudo-labels): the harness then replays each
+    #: recorded round as query then teach, not teach alone.
+    replays_queries = False
 
     def __init__(
         self,

@@ -6,6 +6,8 @@ logits such as :class:`SmallUNet` or :class:`BackboneUNet`).
 """
 
 from ._adapters import embed, get_classes, input_features, predict_proba_samples
+from ._bayes_by_backprop import BayesByBackpropClassifier
+from ._bayesian_layers import BayesianConv2d, BayesianLinear, bayesian_module, kl_divergence
 from ._dpe import DeepProbabilisticEnsemble
 from ._ensemble import DeepEnsemble
 from ._mc_dropout import MCDropoutClassifier
@@ -18,9 +20,14 @@ from ._modules import (
     find_head,
     torchvision_backbone,
 )
+from ._snapshot import SnapshotEnsemble
+from ._vae_acgan import VAEACGAN
 
 __all__ = [
     "BackboneUNet",
+    "BayesByBackpropClassifier",
+    "BayesianConv2d",
+    "BayesianLinear",
     "DeepEnsemble",
     "DeepProbabilisticEnsemble",
     "GalCNN",
@@ -29,10 +36,14 @@ __all__ = [
     "SmallCNN",
     "SmallResNet",
     "SmallUNet",
+    "SnapshotEnsemble",
+    "VAEACGAN",
     "find_head",
     "torchvision_backbone",
+    "bayesian_module",
     "embed",
     "get_classes",
     "input_features",
+    "kl_divergence",
     "predict_proba_samples",
 ]

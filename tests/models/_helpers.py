@@ -1,14 +1,29 @@
 """Small estimators shared by the model tests."""
 
-from skal.models import DeepEnsemble, DeepProbabilisticEnsemble, MCDropoutClassifier
+from skal.models import (
+    BayesByBackpropClassifier,
+    DeepEnsemble,
+    DeepProbabilisticEnsemble,
+    MCDropoutClassifier,
+    SnapshotEnsemble,
+)
 
 #: The deep estimators, by the short names the parametrised tests use.
 ESTIMATORS = {
     "dpe": DeepProbabilisticEnsemble,
     "deep_ensemble": DeepEnsemble,
     "mc_dropout": MCDropoutClassifier,
+    "bayes_by_backprop": BayesByBackpropClassifier,
+    "snapshot": SnapshotEnsemble,
 }
-_SIZE = {"dpe": {"n_estimators": 3}, "deep_ensemble": {"n_estimators": 3}, "mc_dropout": {"n_samples": 4}}
+_SIZE = {
+    "dpe": {"n_estimators": 3},
+    "deep_ensemble": {"n_estimators": 3},
+    "mc_dropout": {"n_samples": 4},
+    "bayes_by_backprop": {"n_samples": 4},
+    # small minibatches: even one epoch of 60 rows has a training step per cycle
+    "snapshot": {"n_estimators": 2, "batch_size": 16},
+}
 
 
 def make_estimator(name, **params):
