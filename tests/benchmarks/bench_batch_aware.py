@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -85,16 +86,21 @@ def run_one(task, impl, n, d, b):
     """Run one implementation; prints a JSON line (time, peak RSS, quality)."""
     import torch
 
-    torch.set_num_threads(2)
+    # One thread each (OMP_NUM_THREADS=1 is set for the BLAS of numpy and
+    # scikit-learn by spawn): CPU seconds then count work, not spinning threads
+    torch.set_num_threads(1)
     X, y, labeled = make_pool(n, d)
     pool = np.setdiff1d(np.arange(n), labeled)
     clf = fitted_classifier(X, y, labeled)
     # imports are outside the timer: a library's import cost is paid once per session
     if impl == "skal":
+        import skal.models  # noqa: F401
         import skal.strategies  # noqa: F401
     else:
         import skactiveml.pool  # noqa: F401
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # CPU seconds beside wall time: on a shared machine the wall clock measures the other jobs too
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     if task == "coreset" and impl == "skal":
         from skal.strategies import coreset
@@ -130,9 +136,10 @@ def run_one(task, impl, n, d, b):
     else:
         raise ValueError((task, impl))
     seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - cpu0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     picks = np.asarray(picks)
-    result = {"task": task, "impl": impl, "n": n, "d": d, "b": b, "seconds": seconds,
+    result = {"task": task, "impl": impl, "n": n, "d": d, "b": b, "seconds": seconds, "cpu_seconds": cpu_seconds,
               "peak_rss_mb": peak / 1024, "rss_before_mb": base_rss / 1024,
               "distinct": int(len(np.unique(picks))), "data_mb": X.nbytes / 2**20}
     if task == "coreset":
@@ -152,6 +159,7 @@ def spawn(task, impl, n, d, b):
     out = subprocess.run(
         [sys.executable, __file__, "--one", task, impl, str(n), str(d), str(b)],
         capture_output=True, text=True, check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
     )
     if out.returncode != 0:
         return {"task": task, "impl": impl, "error": out.stderr.strip().splitlines()[-1:]}
@@ -162,6 +170,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--peer-tasks", default="coreset,badge", help="tasks whose peer runs too")
+    parser.add_argument("--size", action="append", default=[], metavar="TASK=N,D,B",
+                        help="override a task's pool size, dimension and batch, e.g. badge=20000,512,200")
     parser.add_argument("--tasks", default="coreset,badge,cluster_margin")
     parser.add_argument("--one", nargs=5, metavar=("TASK", "IMPL", "N", "D", "B"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -176,14 +187,20 @@ def main(argv=None):
     }
     if args.quick:
         sizes = {"coreset": (5_000, 64, 50), "badge": (5_000, 64, 50), "cluster_margin": (20_000, 16, 200)}
+    for spec in args.size:
+        task, _, numbers = spec.partition("=")
+        sizes[task] = tuple(int(v) for v in numbers.split(","))
     results = []
     for task in args.tasks.split(","):
-        impls = ["skal"] if task == "cluster_margin" or args.skip_peers else ["skal", "skactiveml"]
+        peers = task in args.peer_tasks.split(",") and task != "cluster_margin" and not args.skip_peers
+        impls = ["skal", "skactiveml"] if peers else ["skal"]
         for impl in impls:
             results.append(spawn(task, impl, *sizes[task]))
             print(json.dumps(results[-1]), flush=True)
     print()
-    print(f"{'task':<15}{'implementation':<16}{'time s':>9}{'peak RSS MB':>13}{'time/skal':>11}  quality")
+    # "added": the peak above the process's resident memory before the call (imports and the pool)
+    print(f"{'task':<15}{'implementation':<16}{'wall s':>8}{'CPU s':>8}{'peak RSS MB':>13}{'added MB':>10}"
+          f"{'CPU/skal':>10}  quality")
     for task in args.tasks.split(","):
         rows = [r for r in results if r["task"] == task]
         ours = next((r for r in rows if r["impl"] == "skal" and "seconds" in r), None)
@@ -192,8 +209,10 @@ def main(argv=None):
                 print(f"{task:<15}{r['impl']:<16}  failed: {r['error']}")
                 continue
             quality = {k: r[k] for k in ("covering_radius", "kmeans_potential") if k in r}
-            ratio = r["seconds"] / ours["seconds"] if ours else float("nan")
-            print(f"{task:<15}{r['impl']:<16}{r['seconds']:>9.1f}{r['peak_rss_mb']:>13.0f}{ratio:>11.1f}  "
+            ratio = r["cpu_seconds"] / ours["cpu_seconds"] if ours else float("nan")
+            added = r["peak_rss_mb"] - r["rss_before_mb"]
+            print(f"{task:<15}{r['impl']:<16}{r['seconds']:>8.1f}{r['cpu_seconds']:>8.1f}{r['peak_rss_mb']:>13.0f}"
+                  f"{added:>10.0f}{ratio:>10.1f}  "
                   + ", ".join(f"{k} {v:.4g}" for k, v in quality.items()))
 
 
