@@ -3,6 +3,7 @@
 from ._adapters import embed, get_classes, input_features, predict_proba_samples
 from ._dpe import DeepProbabilisticEnsemble
 from ._ensemble import DeepEnsemble
+from ._learning_loss import LearningLossClassifier, LossPredictionModule, pairwise_ranking_loss
 from ._mc_dropout import MCDropoutClassifier
 from ._modules import (
     MLP,
@@ -17,6 +18,8 @@ __all__ = [
     "DeepEnsemble",
     "DeepProbabilisticEnsemble",
     "GalCNN",
+    "LearningLossClassifier",
+    "LossPredictionModule",
     "MCDropoutClassifier",
     "MLP",
     "SmallCNN",
@@ -26,5 +29,6 @@ __all__ = [
     "embed",
     "get_classes",
     "input_features",
+    "pairwise_ranking_loss",
     "predict_proba_samples",
 ]
