@@ -2,6 +2,11 @@
 
 from ._adapters import embed, get_classes, input_features, predict_proba_samples
 from ._dpe import DeepProbabilisticEnsemble
+from ._dynamics import (
+    TrainingDynamics,
+    forgetting_events_from_history,
+    label_dispersion_from_history,
+)
 from ._ensemble import DeepEnsemble
 from ._learning_loss import LearningLossClassifier, LossPredictionModule, pairwise_ranking_loss
 from ._mc_dropout import MCDropoutClassifier
@@ -24,11 +29,14 @@ __all__ = [
     "MLP",
     "SmallCNN",
     "SmallResNet",
+    "TrainingDynamics",
     "find_head",
+    "forgetting_events_from_history",
     "torchvision_backbone",
     "embed",
     "get_classes",
     "input_features",
+    "label_dispersion_from_history",
     "pairwise_ranking_loss",
     "predict_proba_samples",
 ]
