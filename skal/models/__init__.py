@@ -1,6 +1,7 @@
 """Probabilistic estimators and the adapters that read samples/embeddings from any model."""
 
 from ._adapters import embed, get_classes, input_features, predict_proba_samples
+from ._adversarial import MAL, VAAL
 from ._dpe import DeepProbabilisticEnsemble
 from ._dynamics import (
     TrainingDynamics,
@@ -25,11 +26,13 @@ __all__ = [
     "GalCNN",
     "LearningLossClassifier",
     "LossPredictionModule",
+    "MAL",
     "MCDropoutClassifier",
     "MLP",
     "SmallCNN",
     "SmallResNet",
     "TrainingDynamics",
+    "VAAL",
     "find_head",
     "forgetting_events_from_history",
     "torchvision_backbone",
