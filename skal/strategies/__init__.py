@@ -44,7 +44,9 @@ from ._disagreement import (
     vote_entropy,
 )
 from ._diversity import coreset, typiclust
+from ._dynamics import find_training_dynamics, label_dispersion
 from ._hybrid import badge, cal, cluster_margin, information_density, suggestive_annotation
+from ._learning_loss import learning_loss
 from ._model_change import egl, emoc
 from ._random import random_sampling
 from ._uncertainty import entropy, least_confident, margin, power_entropy, power_margin
@@ -85,6 +87,8 @@ STRATEGIES = {
     "cal": cal,
     "egl": egl,
     "emoc": emoc,
+    "learning_loss": learning_loss,
+    "label_dispersion": label_dispersion,
 }
 
 
@@ -137,8 +141,11 @@ __all__ = [
     "egl",
     "emoc",
     "entropy",
+    "find_training_dynamics",
     "get_strategy",
     "information_density",
+    "label_dispersion",
+    "learning_loss",
     "least_confident",
     "margin",
     "max_disagreement",
