@@ -43,6 +43,7 @@ from ._disagreement import (
     var_ratios,
     vote_entropy,
 )
+from ._discriminative import dal, mal, vaal
 from ._diversity import coreset, typiclust
 from ._dynamics import find_training_dynamics, label_dispersion
 from ._hybrid import badge, cal, cluster_margin, information_density, suggestive_annotation
@@ -89,6 +90,9 @@ STRATEGIES = {
     "emoc": emoc,
     "learning_loss": learning_loss,
     "label_dispersion": label_dispersion,
+    "dal": dal,
+    "vaal": vaal,
+    "mal": mal,
 }
 
 
@@ -138,6 +142,7 @@ __all__ = [
     "cluster_margin",
     "consensus_entropy",
     "coreset",
+    "dal",
     "egl",
     "emoc",
     "entropy",
@@ -146,6 +151,7 @@ __all__ = [
     "information_density",
     "label_dispersion",
     "learning_loss",
+    "mal",
     "least_confident",
     "margin",
     "max_disagreement",
@@ -161,6 +167,7 @@ __all__ = [
     "top_n",
     "typiclust",
     "uncertainty_sampling",
+    "vaal",
     "var_ratios",
     "vote_entropy",
 ]

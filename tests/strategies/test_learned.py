@@ -1,5 +1,5 @@
 """Strategies that train a model of their own: learning loss, label dispersion; and what
-such strategies share: the labeled set, options, learners."""
+the five such strategies (DAL, VAAL, MAL too) share: the labeled set, options, learners."""
 
 import numpy as np
 import pytest
@@ -9,16 +9,27 @@ from sklearn.preprocessing import StandardScaler
 
 from skal import ActiveLearner
 from skal.models import (
+    MAL,
     LearningLossClassifier,
     MCDropoutClassifier,
     TrainingDynamics,
 )
-from skal.strategies import find_training_dynamics, label_dispersion, learning_loss
+from skal.strategies import (
+    dal,
+    find_training_dynamics,
+    label_dispersion,
+    learning_loss,
+    mal,
+    vaal,
+)
 
 from .conftest import CommitteeLike, LearnerLike
 
-LABELED = {"learning_loss", "label_dispersion"}
-STRATEGY = {"learning_loss": learning_loss, "label_dispersion": label_dispersion}
+LABELED = {"learning_loss", "label_dispersion", "dal", "vaal", "mal"}
+STRATEGY = {
+    "learning_loss": learning_loss, "label_dispersion": label_dispersion, "dal": dal,
+    "vaal": vaal, "mal": mal,
+}
 
 
 # -- learning loss -------------------------------------------------------------------
@@ -126,6 +137,9 @@ def _cheap(name):
     return {
         "learning_loss": {"loss_model": {"max_epochs": 2}},
         "label_dispersion": {"dynamics_model": {"max_epochs": 2}},
+        "dal": {"n_subqueries": 1},
+        "vaal": {"model": {"n_steps": 2}},
+        "mal": {"model": {"n_steps": 2}},
     }[name]
 
 
@@ -143,7 +157,7 @@ def test_labeled_set_from_a_modal_learner_or_committee(name, fitted_models, digi
     assert len(set(again.tolist())) == 3
 
 
-@pytest.mark.parametrize("name", ["learning_loss", "label_dispersion"])
+@pytest.mark.parametrize("name", ["learning_loss", "label_dispersion", "mal"])
 def test_labels_of_another_length_are_a_clear_error(name, fitted_models, digits_split):
     X_l, y_l, X_pool = digits_split
     with pytest.raises(ValueError, match="y_labeled has 10 labels for 150 rows"):
@@ -158,6 +172,14 @@ def test_labels_of_another_length_are_a_clear_error(name, fitted_models, digits_
         ("label_dispersion", {"dynamics_model": LogisticRegression()}, TypeError,
          "dynamics_model must be"),
         ("label_dispersion", {"every": 0}, ValueError, "every"),
+        ("dal", {"n_subqueries": 0}, ValueError, "n_subqueries"),
+        ("dal", {"n_subqueries": 1.5}, TypeError, "n_subqueries"),
+        ("dal", {"discriminator": "mlp"}, TypeError, "discriminator must be"),
+        ("dal", {"representation": "pixels"}, ValueError, "representation"),
+        ("vaal", {"model": MAL()}, TypeError, "model must be None, a dict .* VAAL; got MAL"),
+        ("vaal", {"model": {"n_steps": -1}}, ValueError, "n_steps"),
+        ("mal", {"model": 3}, TypeError, "model must be"),
+        ("mal", {"model": {"temperature": 0}}, ValueError, "temperature"),
     ],
 )
 def test_bad_options_are_clear_errors(name, options, error, match, fitted_models, digits_split):
