@@ -10,7 +10,11 @@ labeled-vs-pool discriminator...). They need, from whatever they are handed
   as images (:func:`model_input`);
 * the final estimator itself (:func:`final_estimator`), and for skal's
   deep estimators the settings a sibling network should share
-  (:func:`deep_settings`).
+  (:func:`deep_settings`);
+* the model they train, from an option (:func:`auxiliary_model`);
+* the docs of their shared parameters (:func:`fill_doc`: the strategies'
+  shared sections and ``X_labeled``, ``y_labeled``, ``model``,
+  ``random_state``).
 """
 
 from __future__ import annotations
@@ -20,17 +24,51 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import column_or_1d
 
 from .._containers import iter_chunks, num_rows
+from .._docstrings import fill_sections
 from .._validation import check_finite
 from ._base import labeled_set
+from ._docstrings import SECTIONS
 
 __all__ = [
     "auxiliary_model",
     "deep_settings",
+    "fill_doc",
     "final_estimator",
     "labeled_data",
     "model_input",
     "predicted_labels",
 ]
+
+#: Docstring sections of the parameters these strategies share.
+AUXILIARY_SECTIONS = {
+    "X_labeled": """\
+X_labeled : array-like of shape (n_labeled, ...), default=None
+    The labeled set (skal's learners pass it; without it, a modAL learner's
+    ``X_training`` is read, or a modAL committee's first member's).""",
+    "y_labeled": """\
+y_labeled : array-like of shape (n_labeled,), default=None
+    Its labels (skal's learners pass them; a modAL learner's
+    ``y_training``); without them, the classifier's predictions on
+    ``X_labeled`` stand in.""",
+    "model": """\
+model : None, dict or estimator, default=None
+    The model trained at each query: ``None`` for the default, a dict of
+    parameters changing the default's (``{"n_steps": 300}``: what a config
+    file can give), or an unfitted instance of the default's class
+    (cloned). Its ``random_state`` is set here.""",
+    "random_state": """\
+random_state : int, RandomState instance or None, default=None
+    Seeds the model trained at each query and breaks ties.""",
+}
+
+
+def fill_doc(func):
+    """:func:`skal.strategies._docstrings.fill_doc`, with :data:`AUXILIARY_SECTIONS` too."""
+    func.__doc__ = fill_sections(
+        func.__doc__, {**SECTIONS, **AUXILIARY_SECTIONS}, name=func.__name__, owner=func.__qualname__
+    )
+    return func
+
 
 #: Rows converted at once by :func:`model_input` when ``chunk_size=None``.
 _INPUT_ROWS = 4096

@@ -33,10 +33,9 @@ from sklearn.utils.validation import has_fit_parameter
 from .. import measures
 from .._containers import num_rows
 from .._validation import check_n_instances, check_pool, check_scalar
-from ._auxiliary import auxiliary_model, labeled_data, model_input
+from ._auxiliary import auxiliary_model, fill_doc, labeled_data, model_input
 from ._base import check_chunk_size, top_n
 from ._diversity import features
-from ._docstrings import fill_doc
 
 __all__ = ["dal", "mal", "vaal"]
 
@@ -130,9 +129,7 @@ def dal(
         Only its embedding is used (``representation="model"``).
     {X_pool}
     {n_instances}
-    X_labeled : array-like of shape (n_labeled, ...), default=None
-        The labeled set (skal's learners pass it; from a modAL learner it
-        is read from ``classifier.X_training``).
+    {X_labeled}
     n_subqueries : int, default=10
         Mini-queries the batch is split into (at most ``n_instances``).
     discriminator : None, dict or classifier, default=None
@@ -145,8 +142,7 @@ def dal(
     representation : {"model", "input"}, default="model"
         The embedding of the model, or the input features as the final
         estimator receives them.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the discriminators and breaks ties.
+    {random_state}
     {chunk_size}
 
     Returns
@@ -205,8 +201,13 @@ def dal(
     return np.concatenate(chosen).astype(np.intp), np.concatenate(scores)
 
 
-def _labeled_and_pool_inputs(classifier, X_labeled, X_pool, chunk_size):
-    """Model inputs of the labeled set and the pool, standardised together when tabular."""
+def _fit_on_labeled_and_pool(model, cls, classifier, X_labeled, y_codes, X_pool, chunk_size,
+                             rng, **settings):
+    """Fit a VAAL or MAL on the labeled set (``y_codes``) and the pool (-1); return it and the pool.
+
+    Inputs go through the classifier's Pipeline (images kept as images) and
+    tabular ones are standardised over labeled and pool together.
+    """
     lab = model_input(classifier, X_labeled, chunk_size=chunk_size)
     pool = model_input(classifier, X_pool, chunk_size=chunk_size)
     if lab.shape[1:] != pool.shape[1:]:
@@ -214,7 +215,11 @@ def _labeled_and_pool_inputs(classifier, X_labeled, X_pool, chunk_size):
             f"X_labeled has samples of shape {lab.shape[1:]} but X_pool of shape "
             f"{pool.shape[1:]}: pass the labeled set in the pool's form."
         )
-    return _standardized(lab, pool)
+    lab, pool = _standardized(lab, pool)
+    fitted = auxiliary_model(
+        model, cls, name="model", instance_of=cls, random_state=_seed(rng), **settings
+    ).fit(np.concatenate([lab, pool]), np.r_[y_codes, -np.ones(len(pool), dtype=y_codes.dtype)])
+    return fitted, pool
 
 
 @fill_doc
@@ -248,16 +253,10 @@ def vaal(
         Only used to transform the inputs.
     {X_pool}
     {n_instances}
-    X_labeled : array-like of shape (n_labeled, ...), default=None
-        The labeled set (skal's learners pass it; from a modAL learner it
-        is read from ``classifier.X_training``).
-    model : None, dict or skal.models.VAAL, default=None
-        The model to train: ``None`` is ``VAAL()`` (latent 32, 100 steps),
-        a dict its parameters (``{"n_steps": 500}``: what a config file can
-        give), or an unfitted :class:`~skal.models.VAAL` (cloned). Its
-        ``random_state`` is set here.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the model's training and breaks ties.
+    {X_labeled}
+    {model}
+        The default is ``VAAL()``: latent 32, 100 steps.
+    {random_state}
     {chunk_size}
 
     Returns
@@ -286,18 +285,16 @@ def vaal(
     >>> idx.shape
     (3,)
     """
+    from ..models import VAAL
+
     X_pool = check_pool(X_pool)
     n_instances = check_n_instances(n_instances, num_rows(X_pool))
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
     X_lab, _ = labeled_data(classifier, X_labeled, required_by="vaal")
-    lab, pool = _labeled_and_pool_inputs(classifier, X_lab, X_pool, chunk_size)
-    from ..models import VAAL
-
-    fitted = auxiliary_model(
-        model, VAAL, name="model", instance_of=VAAL, random_state=_seed(rng)
-    ).fit(
-        np.concatenate([lab, pool]), np.r_[np.zeros(len(lab)), -np.ones(len(pool))]
+    fitted, pool = _fit_on_labeled_and_pool(
+        model, VAAL, classifier, X_lab, np.zeros(num_rows(X_lab), dtype=np.int64), X_pool,
+        chunk_size, rng,
     )
     scores = 1.0 - fitted.predict_labeled_proba(pool)
     idx = top_n(scores, n_instances, rng)
@@ -338,20 +335,12 @@ def mal(
         the labeled set; its ``classes_`` size ``C``.
     {X_pool}
     {n_instances}
-    X_labeled : array-like of shape (n_labeled, ...), default=None
-        The labeled set (skal's learners pass it; from a modAL learner it
-        is read from ``classifier.X_training``).
-    y_labeled : array-like of shape (n_labeled,), default=None
-        Its labels (skal's learners pass them; a modAL learner's
-        ``y_training``); without them, the classifier's predictions on
-        ``X_labeled`` stand in.
-    model : None, dict or skal.models.MAL, default=None
-        The model to train: ``None`` is ``MAL()`` (features of 32, 100
-        steps), a dict its parameters (``{"n_steps": 500}``: what a config
-        file can give), or an unfitted :class:`~skal.models.MAL` (cloned).
-        Its ``random_state`` and ``classes`` are set here.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the model's training and breaks ties.
+    {X_labeled}
+    {y_labeled}
+    {model}
+        The default is ``MAL()``: features of 32, 100 steps. Its
+        ``classes`` are set here too.
+    {random_state}
     {chunk_size}
 
     Returns
@@ -392,13 +381,9 @@ def mal(
     rng = check_random_state(random_state)
     X_lab, y_lab = labeled_data(classifier, X_labeled, y_labeled, required_by="mal", labels=True)
     classes = np.asarray(get_classes(classifier))
-    codes = encode_labels(y_lab, classes)
-    lab, pool = _labeled_and_pool_inputs(classifier, X_lab, X_pool, chunk_size)
-    fitted = auxiliary_model(
-        model, MAL, name="model", instance_of=MAL, random_state=_seed(rng),
+    fitted, pool = _fit_on_labeled_and_pool(
+        model, MAL, classifier, X_lab, encode_labels(y_lab, classes), X_pool, chunk_size, rng,
         classes=np.arange(len(classes)),
-    ).fit(
-        np.concatenate([lab, pool]), np.r_[codes, -np.ones(len(pool), dtype=codes.dtype)]
     )
     entropy = measures.entropy(fitted.predict_proba(pool)) / np.log(len(classes))
     scores = entropy - (fitted.predict_labeled_proba(pool) >= 0.5)

@@ -10,9 +10,15 @@ from sklearn.utils import check_random_state
 
 from .._containers import num_rows
 from .._validation import check_n_instances, check_pool, check_scalar
-from ._auxiliary import auxiliary_model, deep_settings, final_estimator, labeled_data, model_input
+from ._auxiliary import (
+    auxiliary_model,
+    deep_settings,
+    fill_doc,
+    final_estimator,
+    labeled_data,
+    model_input,
+)
 from ._base import check_chunk_size, top_n
-from ._docstrings import fill_doc
 
 __all__ = ["find_training_dynamics", "label_dispersion"]
 
@@ -132,14 +138,10 @@ def label_dispersion(
     {classifier}
     {X_pool}
     {n_instances}
-    X_labeled : array-like of shape (n_labeled, ...), default=None
-        The labeled set the recorded network is trained on when the
-        classifier carries no recorder (skal's learners pass it; from a
-        modAL learner it is read from ``classifier.X_training``).
-    y_labeled : array-like of shape (n_labeled,), default=None
-        Its labels (skal's learners pass them; a modAL learner's
-        ``y_training``); without them, the classifier's predictions on
-        ``X_labeled`` stand in.
+    {X_labeled}
+        The recorded network is trained on it when the classifier carries
+        no recorder.
+    {y_labeled}
     dynamics_model : None, dict or estimator, default=None
         The network trained and recorded when the classifier carries no
         recorder: ``None`` for the default above, a dict of parameters
@@ -149,9 +151,8 @@ def label_dispersion(
     every : int, default=1
         When the strategy trains the network: record every ``every``-th
         epoch (each record predicts the whole pool).
-    random_state : int, RandomState instance or None, default=None
-        Seeds the recorded network's training and breaks ties (many points
-        share a dispersion of 0).
+    {random_state}
+        Many points share a dispersion of 0: ties are common.
     {chunk_size}
 
     Returns

@@ -7,9 +7,15 @@ from sklearn.utils import check_random_state
 
 from .._containers import iter_chunks, num_rows
 from .._validation import check_n_instances, check_pool
-from ._auxiliary import auxiliary_model, deep_settings, final_estimator, labeled_data, model_input
+from ._auxiliary import (
+    auxiliary_model,
+    deep_settings,
+    fill_doc,
+    final_estimator,
+    labeled_data,
+    model_input,
+)
 from ._base import check_chunk_size, top_n
-from ._docstrings import fill_doc
 
 __all__ = ["learning_loss"]
 
@@ -61,22 +67,17 @@ def learning_loss(
         ``predict_loss``) is read directly.
     {X_pool}
     {n_instances}
-    X_labeled : array-like of shape (n_labeled, ...), default=None
-        The labeled set the loss model is trained on (skal's learners pass
-        it; from a modAL learner it is read from ``classifier.X_training``).
-        Unused when the classifier predicts its loss itself.
-    y_labeled : array-like of shape (n_labeled,), default=None
-        Its labels (skal's learners pass them; a modAL learner's
-        ``y_training``); without them, the classifier's predictions on
-        ``X_labeled`` stand in.
+    {X_labeled}
+        The loss model is trained on it; unused when the classifier
+        predicts its loss itself.
+    {y_labeled}
     loss_model : None, dict or estimator, default=None
         The loss model trained when the classifier has none: ``None`` for
         the default above, a dict of parameters changing the default's
         (``{"max_epochs": 30}``: what a config file can give), or an
         unfitted estimator with ``fit`` and ``predict_loss`` (cloned). Its
         ``random_state`` and ``classes`` are set here.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the loss model's training and breaks ties.
+    {random_state}
     {chunk_size}
 
     Returns

@@ -62,10 +62,18 @@ def test_learning_loss_in_a_pipeline_scores_the_transformed_pool(digits_split):
     np.testing.assert_allclose(scores, np.sort(full)[::-1][:3])
 
 
-def test_learning_loss_trains_a_sibling_of_a_skal_network(digits_split):
+@pytest.fixture(scope="module")
+def small_mcd(digits_split):
+    """A small MC dropout MLP, 8 epochs: the network the strategies train a sibling of."""
+    X_l, y_l, _ = digits_split
+    return MCDropoutClassifier(
+        max_epochs=8, module__hidden_units=(16,), random_state=0, device="cpu"
+    ).fit(X_l, y_l)
+
+
+def test_learning_loss_trains_a_sibling_of_a_skal_network(small_mcd, digits_split):
     X_l, y_l, X_pool = digits_split
-    mcd = MCDropoutClassifier(max_epochs=3, module__hidden_units=(16,), random_state=0, device="cpu")
-    mcd.fit(X_l, y_l)
+    mcd = small_mcd
     a = learning_loss(mcd, X_pool, n_instances=4, X_labeled=X_l, y_labeled=y_l, random_state=0)
     b = learning_loss(mcd, X_pool, n_instances=4, X_labeled=X_l, y_labeled=y_l, random_state=0)
     np.testing.assert_array_equal(a[0], b[0])
@@ -106,10 +114,9 @@ def test_label_dispersion_errors_for_rows_the_recorder_never_saw(digits, digits_
         label_dispersion(blind, X_pool)
 
 
-def test_label_dispersion_trains_and_records_its_own_network(digits_split):
+def test_label_dispersion_trains_and_records_its_own_network(small_mcd, digits_split):
     X_l, y_l, X_pool = digits_split
-    mcd = MCDropoutClassifier(max_epochs=8, module__hidden_units=(16,), random_state=0, device="cpu")
-    mcd.fit(X_l, y_l)
+    mcd = small_mcd
     a = label_dispersion(mcd, X_pool, n_instances=5, X_labeled=X_l, y_labeled=y_l, random_state=0)
     b = label_dispersion(mcd, X_pool, n_instances=5, X_labeled=X_l, y_labeled=y_l, random_state=0)
     np.testing.assert_array_equal(a[0], b[0])
