@@ -1,27 +1,48 @@
 """Row-wise helpers for every container skal is handed: count, slice, append.
 
 A pool or a labeled set may be a NumPy array (memmaps included), a pandas
-DataFrame or Series, a SciPy sparse matrix, a torch tensor or a plain list
-(of images, of texts, of file paths). Everything here works on row
-*positions*, keeps the caller's container type, never copies more than the
-rows asked for and never writes to its input. Validation lives apart, in
-:mod:`skal._validation`.
+DataFrame or Series, a SciPy sparse matrix, a torch tensor, a plain list
+(of images, of texts, of file paths), and, for pools that do not fit in
+memory, a ``torch.utils.data.Dataset`` (torchvision's ``ImageFolder`` over
+image files, decoded by DataLoader workers) or a ``dask.array`` array.
+Everything here works on row *positions*, keeps the caller's container type
+where it can (a Dataset's or a dask array's rows come back as a tensor or
+an in-memory array), never reads more than the rows asked for and never
+writes to its input. Validation lives apart, in :mod:`skal._validation`.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 from scipy import sparse
 
 __all__ = [
+    "is_dask",
+    "is_dataset",
     "is_pandas",
     "is_tensor",
     "iter_chunks",
+    "loader_workers",
     "num_rows",
     "stack_columns",
     "stack_rows",
     "take_rows",
 ]
+
+
+def is_dask(obj):
+    """A dask array (recognised without importing dask for other data)."""
+    return type(obj).__module__.startswith("dask") and hasattr(obj, "chunks")
+
+
+def is_dataset(obj):
+    """A map-style ``torch.utils.data.Dataset`` (torchvision's image folders included)."""
+    import sys
+
+    data = sys.modules.get("torch.utils.data")
+    return data is not None and isinstance(obj, data.Dataset) and hasattr(obj, "__len__")
 
 
 def is_pandas(obj):
@@ -45,6 +66,11 @@ def num_rows(X, *, name="X_pool"):
     """
     shape = getattr(X, "shape", None)
     if shape is not None and len(shape) > 0:
+        if not np.isfinite(shape[0]):
+            raise ValueError(
+                f"{name} has an unknown number of rows (a dask array with unknown chunk "
+                "sizes): call compute_chunk_sizes() on it first."
+            )
         return int(shape[0])
     try:
         return len(X)
@@ -74,6 +100,11 @@ def take_rows(X, start, stop=None):
     ['b', 'c']
     """
     key = slice(start, stop) if stop is not None else np.asarray(start, dtype=np.intp)
+    if is_dataset(X):
+        positions = range(start, stop) if stop is not None else key.tolist()
+        return _collate_samples([X[i] for i in positions])
+    if is_dask(X):
+        return np.asarray(X[key])
     if sparse.issparse(X):
         # coo/dia/bsr have no row indexing; csr is the cheapest to slice.
         fmt = X.format
@@ -90,8 +121,37 @@ def take_rows(X, start, stop=None):
     return X[key]
 
 
-def iter_chunks(X, chunk_size):
-    """Yield ``(start, stop, X[start:stop])`` over the rows of ``X``.
+def _collate_samples(samples):
+    """Stack a Dataset's samples into one batch: the inputs of ``(input, target)`` pairs."""
+    from torch.utils.data import default_collate
+
+    if samples and isinstance(samples[0], (tuple, list)):
+        samples = [sample[0] for sample in samples]
+    try:
+        return default_collate(samples)
+    except TypeError as exc:
+        raise TypeError(
+            f"the pool's samples cannot be stacked into a batch ({exc}); give the "
+            "Dataset a transform that returns tensors, e.g. torchvision's "
+            "transforms.ToTensor()."
+        ) from None
+
+
+def loader_workers():
+    """DataLoader worker processes that decode a Dataset pool: ``$SKAL_LOADER_WORKERS``, else up to 4."""
+    configured = os.environ.get("SKAL_LOADER_WORKERS")
+    if configured is not None:
+        return int(configured)
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def iter_chunks(X, chunk_size, *, start=0):
+    """Yield ``(start, stop, X[start:stop])`` over the rows of ``X`` from row ``start``.
+
+    A Dataset is read through a ``torch.utils.data.DataLoader`` with
+    :func:`loader_workers` worker processes, so that image files are
+    decoded in parallel while the model scores the previous chunk; a dask
+    array is computed one chunk at a time.
 
     Examples
     --------
@@ -101,9 +161,21 @@ def iter_chunks(X, chunk_size):
     [(0, 2), (2, 4), (4, 5)]
     """
     n = num_rows(X)
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        yield start, stop, take_rows(X, start, stop)
+    if is_dataset(X) and n - start > chunk_size:
+        from torch.utils.data import DataLoader, Subset
+
+        loader = DataLoader(
+            Subset(X, range(start, n)), batch_size=chunk_size, shuffle=False,
+            num_workers=loader_workers(), collate_fn=_collate_samples,
+        )
+        for batch in loader:
+            stop = start + len(batch)
+            yield start, stop, batch
+            start = stop
+        return
+    for first in range(start, n, chunk_size):
+        stop = min(first + chunk_size, n)
+        yield first, stop, take_rows(X, first, stop)
 
 
 def stack_rows(first, second, *, name="X"):

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils import check_scalar as _sklearn_check_scalar
 
-from ._containers import is_pandas, is_tensor, num_rows
+from ._containers import is_dask, is_dataset, is_pandas, is_tensor, num_rows
 
 __all__ = [
     "check_finite",
@@ -135,11 +135,13 @@ def _finite_error(name):
 def check_finite(X, *, name="X"):
     """Raise a ValueError when the numeric values of ``X`` hold NaN or infinity.
 
-    Works on NumPy arrays (memmaps are streamed in blocks, not loaded), sparse
-    matrices, pandas frames (their numeric columns), torch tensors (on their
-    device) and lists of rows or of images. Data that is not numeric (texts,
-    file paths, images of different sizes stacked in a list) has nothing to
-    check and passes.
+    Works on NumPy arrays (memmaps are streamed in blocks, not loaded), dask
+    arrays (chunk by chunk, where they live), sparse matrices, pandas frames
+    (their numeric columns), torch tensors (on their device) and lists of
+    rows or of images. Data that is not numeric (texts, file paths, images of
+    different sizes stacked in a list) has nothing to check and passes, and
+    so does a ``torch.utils.data.Dataset``, whose samples are only produced
+    (decoded from files, transformed) when they are scored.
 
     Parameters
     ----------
@@ -155,7 +157,14 @@ def check_finite(X, *, name="X"):
     ...
     ValueError: X_pool contains NaN or infinity: impute or drop those values first (for example with sklearn.impute.SimpleImputer in a Pipeline).
     """
-    if sparse.issparse(X):
+    if is_dataset(X):
+        return
+    if is_dask(X):
+        import dask.array as da
+
+        if X.dtype.kind in "fc" and not bool(da.isfinite(X).all().compute()):
+            raise _finite_error(name)
+    elif sparse.issparse(X):
         _check_finite_array(X.data, name)
     elif is_pandas(X):
         values = X.select_dtypes("number") if X.ndim == 2 else X

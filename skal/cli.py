@@ -39,6 +39,7 @@ DEFAULTS = {
     "device": "auto",
     "threads": 1,
     "n_jobs": 1,
+    "scheduler": None,
     "output": "skal-results",
     "resume": True,
     "targets": [0.8, 0.9],
@@ -147,6 +148,10 @@ def _parser():
                      help="evaluate on a random subset of this many test samples")
     run.add_argument("--device", help="torch device: auto, cpu, cuda, cuda:1 ...")
     run.add_argument("--n-jobs", dest="n_jobs", type=int, help="runs in parallel (joblib)")
+    run.add_argument("--scheduler",
+                     help="run on a Dask cluster: 'local' starts a LocalCluster of --n-jobs worker "
+                     "processes, or the address of a running scheduler (tcp://host:8786); this "
+                     "process writes the run logs")
     run.add_argument("--threads", type=int,
                      help="torch intra-op threads of this process (default 1: the small nets of active "
                      "learning run fastest single-threaded, and parallel runs must not oversubscribe; "
@@ -238,28 +243,52 @@ def run_from_settings(settings, out=None):
         file=out,
         flush=True,
     )
-    results = run_experiment(
-        estimator,
-        X,
-        y,
-        X_test=X_test,
-        y_test=y_test,
-        strategies=strategies,
-        n_initial=settings["n_initial"],
-        balanced_initial=settings["balanced_initial"],
-        batch_size=settings["batch_size"],
-        budget=settings["budget"],
-        seeds=settings["seeds"],
-        warm_start=settings["warm_start"],
-        pool_subset=settings["pool_subset"],
-        output_dir=output,
-        resume=settings["resume"],
-        n_jobs=settings["n_jobs"],
-        progress=settings["progress"],
-    )
+    client = None
+    if settings["scheduler"]:
+        client = _dask_client(settings["scheduler"], settings["n_jobs"], settings["threads"])
+    try:
+        results = run_experiment(
+            estimator,
+            X,
+            y,
+            X_test=X_test,
+            y_test=y_test,
+            strategies=strategies,
+            n_initial=settings["n_initial"],
+            balanced_initial=settings["balanced_initial"],
+            batch_size=settings["batch_size"],
+            budget=settings["budget"],
+            seeds=settings["seeds"],
+            warm_start=settings["warm_start"],
+            pool_subset=settings["pool_subset"],
+            output_dir=output,
+            resume=settings["resume"],
+            n_jobs=settings["n_jobs"] if client is None else None,
+            client=client,
+            progress=settings["progress"],
+        )
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
     title = settings["title"] or f"{settings['dataset']}, {settings['model']}"
     _write_report(results, output, settings["targets"], title, out)
     return results
+
+
+def _dask_client(scheduler, n_workers, threads):
+    """A ``distributed.Client``: of a new LocalCluster for ``"local"``, else of the scheduler at that address."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError("--scheduler needs dask's distributed: pip install 'skal[dask]'") from None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=max(1, n_workers or 1), threads_per_worker=max(1, threads or 1),
+                               dashboard_address=None)
+        return Client(cluster)
+    return Client(scheduler)
 
 
 def _write_report(results, output, targets, title, out):

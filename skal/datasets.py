@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["DATASETS", "load_dataset", "read_idx", "resolve_data_root"]
+__all__ = ["DATASETS", "image_folder", "load_dataset", "read_idx", "resolve_data_root", "write_image_folder"]
 
 #: Names accepted by :func:`load_dataset`.
 DATASETS = ("digits", "mnist", "fashion-mnist")
@@ -267,4 +267,70 @@ def load_dataset(name, data_root=None, *, flatten=None, test_size=0.3, random_st
         classes=np.unique(np.concatenate([y_train, y_test])),
         image_shape=image_shape,
         name=name,
+    )
+
+
+def write_image_folder(name, output_dir, data_root=None, *, split="train", limit=None):
+    """Write MNIST or Fashion-MNIST as PNG files, one folder per class (torchvision's layout).
+
+    A pool of images on disk, for a ``torch.utils.data.Dataset`` pool that
+    is decoded as it is scored (:func:`image_folder`). Files already there
+    are kept, so a second call costs nothing.
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}
+    output_dir : str or path-like
+        ``<output_dir>/<class>/<index>.png`` are written.
+    data_root : str or path-like, default=None
+        Where the IDX files are (see :func:`load_dataset`).
+    split : {"train", "test"}, default="train"
+    limit : int, default=None
+        Only the first ``limit`` images.
+
+    Returns
+    -------
+    output_dir : pathlib.Path
+    """
+    from PIL import Image
+
+    if name not in ("mnist", "fashion-mnist"):
+        raise ValueError(f"write_image_folder writes 'mnist' or 'fashion-mnist', not {name!r}.")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    arrays, _ = _load_idx_dataset(name, data_root)
+    images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    output_dir = Path(output_dir)
+    for label in np.unique(labels):
+        (output_dir / str(int(label))).mkdir(parents=True, exist_ok=True)
+    width = len(str(len(images)))
+    for i, (image, label) in enumerate(zip(images, labels)):
+        path = output_dir / str(int(label)) / f"{i:0{width}d}.png"
+        if not path.exists():
+            Image.fromarray(image, mode="L").save(path)
+    return output_dir
+
+
+def image_folder(path):
+    """An image-folder Dataset of grayscale images as (1, h, w) float tensors in [0, 1].
+
+    torchvision's ``ImageFolder`` over ``<path>/<class>/*.png`` with the
+    transforms that give skal's networks what :func:`load_dataset` gives
+    them; its ``targets`` are the labels. Images are decoded when read, so a
+    pool of any number of files costs no memory up front.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    dataset : torchvision.datasets.ImageFolder
+    """
+    from torchvision import datasets, transforms
+
+    return datasets.ImageFolder(
+        str(path), transform=transforms.Compose([transforms.Grayscale(), transforms.ToTensor()])
     )

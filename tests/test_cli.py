@@ -99,3 +99,16 @@ def test_shipped_configs_are_valid(path):
         get_strategy(name)
     assert set(config.get("strategy_options", {})) <= set(config["strategies"])
     assert config["budget"] > config["n_initial"]
+
+
+def test_scheduler_local_runs_on_a_dask_cluster_with_the_same_table(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    args = ["run", "--model", "logistic", "--strategies", "random,margin", *TINY, "--seeds", "0,1"]
+    assert main([*args, "-o", str(tmp_path / "here")]) == 0
+    here = capsys.readouterr().out.splitlines()
+    assert main([*args, "-o", str(tmp_path / "cluster"), "--scheduler", "local", "--n-jobs", "2"]) == 0
+    cluster = capsys.readouterr().out.splitlines()
+    # the timing column aside, the cluster's table is this process's table
+    assert [line.split()[:3] for line in cluster[1:5]] == [line.split()[:3] for line in here[1:5]]
+    assert sorted(p.name for p in (tmp_path / "cluster" / "runs").iterdir()) == [
+        "margin__seed0.jsonl", "margin__seed1.jsonl", "random__seed0.jsonl", "random__seed1.jsonl"]

@@ -18,11 +18,13 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import log_loss
 
+from .._containers import is_dask, is_dataset, take_rows
 from .._validation import check_scalar
 from ..learners._query import explicit_params
 
 __all__ = [
     "CampaignSettings",
+    "candidate_rows",
     "make_model",
     "resolve_strategy",
     "round_seed",
@@ -339,13 +341,15 @@ def simulate_campaign(
                 with warnings.catch_warnings():
                     # a strategy that returns bare indices simply records no scores
                     warnings.filterwarnings("ignore", message="the query strategy returned bare indices")
-                    picked, _, scores = active.query(X[candidates], return_metrics=True, **query_kwargs)
+                    picked, _, scores = active.query(
+                        candidate_rows(X, candidates), return_metrics=True, **query_kwargs
+                    )
                 query_s = time.perf_counter() - t0
                 batch = candidates[picked]
                 labeled = np.concatenate([labeled, batch])
                 is_unlabeled[batch] = False
             t0 = time.perf_counter()
-            active.teach(X[batch], y[batch])
+            active.teach(take_rows(X, batch), y[batch])
             train_s = time.perf_counter() - t0
             accuracy, nll = _evaluate(active, X_test, y_test, classes)
             record = _record(name, seed, round_, len(labeled), accuracy, nll, batch, scores, train_s, query_s)
@@ -372,10 +376,36 @@ def _rebuild(learner, X, y, batches, *, replay):
     """
     if replay:
         for batch in batches:
-            learner.teach(X[batch], y[batch])
+            learner.teach(take_rows(X, batch), y[batch])
     else:
         labeled = np.concatenate(batches)
-        learner.teach(X[labeled], y[labeled])
+        learner.teach(take_rows(X, labeled), y[labeled])
+
+
+#: Bytes of one chunk of a memory-mapped pool read through dask.
+_POOL_CHUNK_BYTES = 64 * 2**20
+
+
+def candidate_rows(X, positions):
+    """The candidate rows a round queries from, read lazily when ``X`` is out of core.
+
+    In-memory arrays are indexed (a copy of the candidates); a memory-mapped
+    array or a dask array becomes a lazy dask selection, and a Dataset a
+    ``torch.utils.data.Subset``, so that the strategy reads the candidates
+    chunk by chunk instead of the harness loading them all.
+    """
+    if is_dataset(X):
+        from torch.utils.data import Subset
+
+        return Subset(X, positions.tolist())
+    if isinstance(X, np.memmap):
+        import dask.array as da
+
+        row_bytes = max(1, X[:1].nbytes)
+        X = da.from_array(X, chunks=(max(1, _POOL_CHUNK_BYTES // row_bytes),) + X.shape[1:])
+    if is_dask(X):
+        return X[positions]
+    return take_rows(X, positions)
 
 
 def _record(name, seed, round_, n_labels, acc, nll, queried, scores, train_s, query_s):

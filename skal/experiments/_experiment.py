@@ -12,7 +12,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, column_or_1d
 
-from .._validation import check_scalar
+from .._containers import is_dask, is_dataset, num_rows, take_rows
+from .._validation import check_finite, check_scalar
 from ._campaign import _SPLIT, CampaignSettings, round_seed, simulate_campaign, strategy_name
 from ._records import RunLog, _jsonable, read_run_file
 from ._report import ExperimentResults
@@ -103,10 +104,16 @@ def _named_strategies(strategies):
 
 
 def _validate(X, y, name):
-    X = check_array(X, accept_sparse="csr", allow_nd=True, dtype=None, input_name=name)
+    """In-memory data as scikit-learn checks it; out-of-core data (memmap, dask array,
+    Dataset) left where it is, checked for NaN/inf block by block."""
     y = column_or_1d(y, warn=True)
-    if len(X) != len(y):
-        raise ValueError(f"{name} has {len(X)} rows but its labels have {len(y)}.")
+    if is_dataset(X) or is_dask(X) or isinstance(X, np.memmap):
+        check_finite(X, name=name)
+    else:
+        X = check_array(X, accept_sparse="csr", allow_nd=True, dtype=None, input_name=name)
+    n = num_rows(X, name=name)
+    if n != len(y):
+        raise ValueError(f"{name} has {n} rows but its labels have {len(y)}.")
     return X, y
 
 
@@ -130,6 +137,7 @@ def run_experiment(
     output_dir=None,
     resume=True,
     n_jobs=None,
+    client=None,
     progress=True,
 ):
     """Simulate labeling campaigns: every strategy, every seed.
@@ -184,7 +192,14 @@ def run_experiment(
     resume : bool, default=True
         Continue runs found in ``output_dir`` instead of starting over.
     n_jobs : int, default=None
-        Runs in parallel through joblib (None: one at a time).
+        Runs in parallel through joblib's loky processes (None: one at a
+        time).
+    client : distributed.Client, default=None
+        Run the (strategy, seed) runs on this Dask cluster instead, through
+        joblib's dask backend (``n_jobs`` then caps how many run at once;
+        None: as many as the cluster takes). Every finished round is sent
+        back to this process, which writes the run logs, so that resume
+        stays exact wherever the runs ran.
     progress : bool, default=True
         tqdm bars over runs and rounds.
 
@@ -271,19 +286,29 @@ def run_experiment(
         with open(Path(output_dir) / "experiment.json", "w", encoding="utf-8") as fh:
             json.dump(_jsonable(manifest), fh, indent=2)
 
+    logs = {}
+    if runs_dir is not None:
+        for name, spec, seed, *_ in tasks:
+            strategy, options = spec if isinstance(spec, tuple) else (spec, {})
+            logs[(name, seed)] = RunLog(runs_dir, name, seed, {
+                **header,
+                "strategy": strategy if isinstance(strategy, str) else _describe(strategy),
+                "strategy_options": repr(sorted(options.items())),
+            })
     common = {
         "estimator": estimator, "learner": learner, "X": X, "y": y, "X_test": X_test,
-        "y_test": y_test, "classes": classes, "settings": settings, "header": header,
-        "runs_dir": runs_dir, "resume": resume,
+        "y_test": y_test, "classes": classes, "settings": settings, "resume": resume,
     }
     from tqdm.auto import tqdm
 
     outer = tqdm(total=len(tasks), desc="runs", disable=not progress)
     results = []
     try:
-        if n_jobs in (None, 1) or len(tasks) == 1:
+        if client is not None:
+            results = _run_on_cluster(tasks, logs, common, client, n_jobs, outer)
+        elif n_jobs in (None, 1) or len(tasks) == 1:
             for task in tasks:
-                results.append(_run_task(*task, progress=progress, **common))
+                results.append(_run_task(*task, log=logs.get(task_key(task)), progress=progress, **common))
                 outer.update(1)
         else:
             from joblib import Parallel, cpu_count, delayed, effective_n_jobs, parallel_config
@@ -295,7 +320,10 @@ def run_experiment(
                 parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
                 # The arrays go as arguments (not closure variables) so that
                 # joblib memory-maps large ones instead of copying them per run.
-                for records in parallel(delayed(_run_task)(*task, progress=False, **common) for task in tasks):
+                for records in parallel(
+                    delayed(_run_task)(*task, log=logs.get(task_key(task)), progress=False, **common)
+                    for task in tasks
+                ):
                     results.append(records)
                     outer.update(1)
     finally:
@@ -322,28 +350,91 @@ def _fingerprint(X, y, X_test, y_test):
     y = np.asarray(y)
     raw = repr(y.tolist()).encode() if y.dtype.kind == "O" else np.ascontiguousarray(y).tobytes()
     digest = hashlib.sha1(raw).hexdigest()[:16]
-    shapes = [list(X.shape)] + ([] if X_test is None else [list(X_test.shape)])
+    shapes = [list(getattr(A, "shape", (num_rows(A),))) for A in (X, X_test) if A is not None]
     return {"shapes": shapes, "labels_sha1": digest}
 
 
+def task_key(task):
+    """``(strategy name, seed)`` of a task tuple."""
+    return task[0], task[2]
+
+
 def _run_task(name, spec, seed, pool_idx, test_idx, initial, *, estimator, learner, X, y, X_test,
-              y_test, classes, settings, header, runs_dir, resume, progress):
-    """One (strategy, seed) run, with its log when there is an output folder."""
+              y_test, classes, settings, log, resume, progress):
+    """One (strategy, seed) run, written to ``log`` (a RunLog, or a cluster's proxy of one)."""
     if test_idx is not None:
-        X_test, y_test = X[test_idx], y[test_idx]
-    log = None
-    if runs_dir is not None:
-        strategy, options = spec if isinstance(spec, tuple) else (spec, {})
-        log = RunLog(runs_dir, name, seed, {
-            **header,
-            "strategy": strategy if isinstance(strategy, str) else _describe(strategy),
-            "strategy_options": repr(sorted(options.items())),
-        })
+        X_test, y_test = take_rows(X, test_idx), y[test_idx]
     return simulate_campaign(
         estimator, spec, X, y, X_test, y_test,
         pool_idx=pool_idx, initial_idx=initial, seed=seed, settings=settings, learner=learner,
         classes=classes, log=log, resume=resume, progress=progress, name=name,
     )
+
+
+class _QueuedLog:
+    """A run log seen from a cluster worker: the finished rounds it resumes from
+    (read by the process that owns the output folder), and appends sent back there."""
+
+    def __init__(self, queue, key, rounds):
+        self.queue, self.key, self.rounds = queue, key, rounds
+
+    def load(self, resume=True):
+        return list(self.rounds) if resume else []
+
+    def append(self, record):
+        self.queue.put((self.key, record))
+
+
+def _run_on_cluster(tasks, logs, common, client, n_jobs, outer):
+    """Run the tasks on a Dask cluster; this process writes every round they send back."""
+    import threading
+
+    from distributed import Queue
+    from joblib import Parallel, delayed, parallel_config
+
+    queue = Queue(client=client)
+    resume = common["resume"]
+    proxies = {
+        key: _QueuedLog(queue.name, key, log.load(resume=resume)) for key, log in logs.items()
+    }
+
+    def drain():
+        # rounds are written here as they finish, in the order each run sends
+        # them, until the end-of-runs marker this process puts last
+        while True:
+            item = queue.get()
+            if item is None:
+                return
+            key, record = item
+            logs[tuple(key)].append(record)
+
+    writer = threading.Thread(target=drain, daemon=True)
+    if logs:
+        writer.start()
+    results = []
+    try:
+        with parallel_config(backend="dask", wait_for_workers_timeout=60):
+            parallel = Parallel(n_jobs=n_jobs or -1, return_as="generator_unordered")
+            for records in parallel(
+                delayed(_run_task_remote)(*task, log=proxies.get(task_key(task)), progress=False, **common)
+                for task in tasks
+            ):
+                results.append(records)
+                outer.update(1)
+    finally:
+        if logs:
+            queue.put(None)
+            writer.join()
+    return results
+
+
+def _run_task_remote(*task, log, **kwargs):
+    """:func:`_run_task` on a worker, its log a queue back to the output folder's process."""
+    if log is not None:
+        from distributed import Queue
+
+        log = _QueuedLog(Queue(log.queue), log.key, log.rounds)
+    return _run_task(*task, log=log, **kwargs)
 
 
 def load_results(output_dir):

@@ -86,8 +86,8 @@ class _PriorEnsembleNet(_EnsembleNet):
 class DeepProbabilisticEnsemble(_BaseDeepEnsemble):
     """Deep Probabilistic Ensemble: E networks trained jointly towards a Gaussian prior.
 
-    The E members are trained in **one** loop, vectorised with
-    ``torch.func.vmap``, on::
+    The E members are trained in **one** loop, vectorised (see
+    ``vectorize``), on::
 
         mean_batch sum_e CE(y, M_e(x)) + (beta / N_train) * Omega
 

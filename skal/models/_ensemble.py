@@ -10,6 +10,7 @@ trains, exported after fit as E skorch nets in ``estimators_``.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
@@ -21,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
 from skorch.utils import to_tensor
 from torch import nn
+from torch.optim import optimizer as optimizer_module
 
 from .._docstrings import fill_sections
 from .._validation import check_scalar
@@ -45,9 +47,15 @@ n_estimators : int, default=8
     unstable there). Read when the members are (re)initialised.""",
     "vectorize": """\
 vectorize : bool, default=True
-    Run the members with ``torch.func.vmap`` (one forward/backward for
-    all). ``False`` loops over them, for modules that ``vmap`` cannot
-    batch.""",
+    Compute all members in one forward/backward. How is chosen from the
+    module and the device, the fastest that applies: layer by layer (one
+    batched matrix product per ``Linear``, one grouped convolution per
+    ``Conv``, ...) when its forward is a chain of the layers
+    :mod:`skal.models._stacked` stacks, as for skal's ``MLP``,
+    ``GalCNN`` and ``SmallCNN``; else ``torch.func.vmap``; on CPU,
+    members with convolutions one after another, which is faster there
+    (``net_.module_.path`` says which). ``False`` loops over the members,
+    for modules that ``vmap`` cannot batch.""",
 }
 
 ENSEMBLE_ATTRIBUTE_DOCS = """\
@@ -71,21 +79,56 @@ unregularised_params_ : list of str
     own initialisation)."""
 
 
+def multi_tensor_step(optimizer, device):
+    """Keyword arguments that make ``optimizer`` update all its tensors in one step.
+
+    ``fused=True`` where torch has fused kernels for the device (one kernel
+    per step; on CPU 2.5x faster than the default per-tensor loop for the
+    ensembles' few large tensors, where ``foreach`` is slower still), else
+    ``foreach=True``; nothing for an optimizer that has neither.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skal.models._ensemble import multi_tensor_step
+    >>> multi_tensor_step(torch.optim.Adam, "cpu")
+    {'fused': True}
+    >>> multi_tensor_step(torch.optim.RMSprop, "cpu")
+    {'foreach': True}
+    """
+    accepted = inspect.signature(optimizer).parameters
+    # private, but the list torch's own optimizers check `fused` against
+    fused_devices = getattr(optimizer_module, "_get_fused_kernels_supported_devices", list)()
+    if "fused" in accepted and torch.device(device).type in fused_devices:
+        return {"fused": True}
+    if "foreach" in accepted:
+        return {"foreach": True}
+    return {}
+
+
 class _EnsembleNet(NeuralNetClassifier):
     """skorch net whose module is a :class:`StackedEnsemble` of E members.
 
     ``get_loss`` sums the members' mean cross-entropies, so each member's
     gradient is its own loss's; ``predict_proba`` averages the member
     softmaxes so that skorch's scoring callbacks (``valid_acc``) see the
-    ensemble.
+    ensemble. The optimizer takes one multi-tensor step for all members
+    (:func:`multi_tensor_step`) unless ``optimizer__fused`` or
+    ``optimizer__foreach`` say otherwise.
     """
+
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if prefix == "optimizer" and not {"fused", "foreach"} & kwargs.keys():
+            kwargs.update(multi_tensor_step(self.optimizer, self.device))
+        return args, kwargs
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
-        n_members, batch, n_classes = y_pred.shape
-        return n_members * F.cross_entropy(
-            y_pred.reshape(n_members * batch, n_classes), y_true.repeat(n_members)
-        )
+        n_members, batch, _ = y_pred.shape
+        # Classes along dim 1: for few classes, the log-softmax runs across
+        # the batch instead of along E*batch short rows, ~4x faster on CPU.
+        return n_members * F.cross_entropy(y_pred.transpose(1, 2), y_true.expand(n_members, batch))
 
     def predict_proba(self, X):
         probas = [
@@ -150,7 +193,12 @@ class _BaseDeepEnsemble(_BaseDeepClassifier, BaseEnsemble):
             for member in members:
                 _reset_parameters(member)
         self._check_module(members[0], X, n_classes)
-        ensemble = StackedEnsemble(members, vectorize=self.vectorize)
+        ensemble = StackedEnsemble(
+            members,
+            path=None if self.vectorize else "loop",
+            example=rows_as_tensor(X[:2]),
+            device=device,
+        )
         table, skipped = prior_table(members[0])
         sample_from_prior(ensemble.params_dict(), table, generator=torch.Generator().manual_seed(seed))
         self.prior_ = {name: (p.mean, p.var) for name, p in table.items()}
@@ -245,7 +293,7 @@ class DeepEnsemble(_BaseDeepEnsemble):
     The members start from independent draws of the He prior and are
     trained in one vectorised loop without any coupling: each member's
     update depends on its own loss alone, so this is exactly E independent
-    nets (that see the same minibatches), at about the cost of one. The
+    nets (that see the same minibatches), at a fraction of E nets' cost. The
     :class:`~skal.models.DeepProbabilisticEnsemble` adds a prior penalty
     to the same training.
 

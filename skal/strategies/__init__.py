@@ -20,7 +20,13 @@ variation ratios, mean STD); batch-aware BatchBALD (``_batch_bald.py``);
 diversity (``_diversity.py``: core-set, TypiClust); hybrids of uncertainty
 and diversity (``_hybrid.py``: BADGE, cluster-margin, suggestive
 annotation, information density, CAL); expected model change
-(``_model_change.py``: EGL, EMOC); random sampling (``_random.py``). The
+(``_model_change.py``: EGL, EMOC); budget-aware ``auto``, typical points
+then uncertain and diverse ones (``_adaptive.py``); strategies that train
+a model of their own: learning loss (``_learning_loss.py``), label
+dispersion from the record of training (``_dynamics.py``), and the
+labeled-vs-unlabeled discriminators DAL, VAAL and MAL
+(``_discriminative.py``), with what they share in ``_auxiliary.py``; random
+sampling (``_random.py``). The
 building blocks of a strategy of your own are public:
 :func:`query_by_measure`, :func:`score_pool`, :func:`top_n` and
 :func:`power_sample`.
@@ -32,6 +38,7 @@ Strategies can be named by string, for command lines and grid searches:
 'bald'
 """
 
+from ._adaptive import auto
 from ._base import power_sample, query_by_measure, score_pool, top_n
 from ._batch_bald import batch_bald
 from ._disagreement import (
@@ -88,6 +95,7 @@ STRATEGIES = {
     "cal": cal,
     "egl": egl,
     "emoc": emoc,
+    "auto": auto,
     "learning_loss": learning_loss,
     "label_dispersion": label_dispersion,
     "dal": dal,
@@ -135,6 +143,7 @@ def get_strategy(name):
 
 __all__ = [
     "STRATEGIES",
+    "auto",
     "badge",
     "bald",
     "batch_bald",
@@ -151,8 +160,8 @@ __all__ = [
     "information_density",
     "label_dispersion",
     "learning_loss",
-    "mal",
     "least_confident",
+    "mal",
     "margin",
     "max_disagreement",
     "mean_std",

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._containers import num_rows, take_rows
+from .._containers import is_dask, iter_chunks, num_rows, take_rows
 from .._validation import check_n_instances, check_pool, check_scalar
 
 __all__ = [
@@ -58,8 +58,9 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
     ----------
     classifier : object
         Anything :func:`skal.models.predict_proba_samples` accepts.
-    X_pool : array-like, DataFrame, sparse matrix, tensor or list
-        Already validated pool.
+    X_pool : array-like, DataFrame, sparse matrix, tensor, list, Dataset or dask array
+        Already validated pool, read chunk by chunk (a Dataset through
+        DataLoader workers, a dask array one chunk at a time).
     chunk_size : int or None
     predict_params : dict or None
         Passed to ``predict_proba_samples`` (for example ``n_samples``).
@@ -69,13 +70,9 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
     predict_params = predict_params or {}
     n = num_rows(X_pool)
     classes = _classes_or_none(classifier)
-    size = chunk_size or min(n, _PROBE_ROWS)
-    start = 0
-    while start < n:
-        stop = min(start + size, n)
-        P = np.asarray(
-            predict_proba_samples(classifier, take_rows(X_pool, start, stop), **predict_params)
-        )
+
+    def samples_of(rows, start, stop):
+        P = np.asarray(predict_proba_samples(classifier, rows, **predict_params))
         if P.ndim != 3 or P.shape[1] != stop - start:
             raise ValueError(
                 f"predict_proba_samples of {type(classifier).__name__} returned shape "
@@ -91,10 +88,15 @@ def iter_proba_samples(classifier, X_pool, *, chunk_size=None, predict_params=No
         # the finite check on their scores (score_pool).
         if P.dtype.kind != "f" or (start == 0 and not np.isfinite(P).all()):
             raise _non_finite(classifier)
-        yield start, stop, P
-        if chunk_size is None:
-            size = max(1, CHUNK_BYTES // (P.shape[0] * P.shape[2] * P.itemsize))
-        start = stop
+        return P
+
+    # The first chunk tells S and K; later chunks hold 64 MiB of samples.
+    first = min(n, chunk_size or _PROBE_ROWS)
+    P = samples_of(take_rows(X_pool, 0, first), 0, first)
+    yield 0, first, P
+    size = chunk_size or max(1, CHUNK_BYTES // (P.shape[0] * P.shape[2] * P.itemsize))
+    for start, stop, rows in iter_chunks(X_pool, size, start=first):
+        yield start, stop, samples_of(rows, start, stop)
 
 
 def _non_finite(classifier):
@@ -196,11 +198,8 @@ def pool_outputs(classifier, X, *, proba=False, embedding=False, chunk_size=None
     """
     from ..models import embed, predict_proba_samples
 
-    n = num_rows(X)
-    size = chunk_size or _EMBED_ROWS
     probas, features = [], []
-    for start in range(0, n, size):
-        rows = take_rows(X, start, min(start + size, n))
+    for _, _, rows in iter_chunks(X, chunk_size or _EMBED_ROWS):
         if proba:
             P = np.asarray(predict_proba_samples(classifier, rows, **(predict_params or {})))
             if P.ndim != 3 or not np.isfinite(P).all():
@@ -232,6 +231,9 @@ def power_sample(scores, n, power, random_state):
     ``power`` (Gumbel-top-k: ``power · log s + Gumbel`` keys, top ``n``).
     As ``power`` grows the draw tends to :func:`top_n`. Scores must be
     non-negative; zeros are drawn only when fewer than ``n`` are positive.
+    The Gumbel noise of a position depends only on the position and one
+    seed drawn from ``random_state`` (:func:`gumbel_noise`), so a pool
+    scored block by block, anywhere, draws the same batch.
 
     Parameters
     ----------
@@ -260,10 +262,44 @@ def power_sample(scores, n, power, random_state):
             "power sampling needs non-negative scores; shift the measure (margin sampling "
             "uses 1 - (p1 - p2)) or use top_n."
         )
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    return top_n(power_keys(scores, power, seed, 0), n, rng)
+
+
+def power_keys(scores, power, seed, start):
+    """Gumbel-top-k keys ``power · log s + G`` of the scores at positions ``start, start + 1, ...``."""
     with np.errstate(divide="ignore"):
         keys = power * np.log(scores)
-    keys += rng.gumbel(size=len(scores))
-    return top_n(keys, n, rng)
+    return keys + gumbel_noise(seed, start, start + len(scores))
+
+
+#: Positions whose Gumbel noise comes from one seeded stream.
+_NOISE_BLOCK = 2**16
+
+
+def gumbel_noise(seed, start, stop):
+    """Standard Gumbel noise of positions ``start..stop-1``, a function of ``(seed, position)``.
+
+    Positions are grouped in fixed blocks of 65,536, each drawn from its own
+    stream ``SeedSequence([seed, block])``: any range of positions gets the
+    same values however the pool is split.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.strategies._base import gumbel_noise
+    >>> whole = gumbel_noise(7, 0, 100_000)
+    >>> np.array_equal(whole[70_000:70_010], gumbel_noise(7, 70_000, 70_010))
+    True
+    """
+    out = np.empty(max(0, stop - start))
+    for block in range(start // _NOISE_BLOCK, -(-stop // _NOISE_BLOCK)):
+        first = block * _NOISE_BLOCK
+        rng = np.random.default_rng(np.random.SeedSequence([seed, block]))
+        noise = rng.gumbel(size=_NOISE_BLOCK)
+        a, b = max(start, first), min(stop, first + _NOISE_BLOCK)
+        out[a - start : b - start] = noise[a - first : b - first]
+    return out
 
 
 def top_n(scores, n, random_state):
@@ -379,6 +415,10 @@ def query_by_measure(
         power, "power", numbers.Real, min_val=0, include_boundaries="neither", allow_none=True
     )
     rng = check_random_state(random_state)
+    if is_dask(X_pool):  # scored where its chunks live; the same draw as below
+        from ._dask import dask_select, score_rows
+
+        return dask_select(score_rows(classifier, X_pool, measure, predict_params), n_instances, rng, power)
     scores = score_pool(
         classifier, X_pool, measure, chunk_size=chunk_size, predict_params=predict_params
     )

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .. import measures
-from .._containers import num_rows
+from .._containers import is_dask, num_rows, take_rows
 from .._validation import check_n_instances, check_pool, check_scalar
 from ._base import _non_finite, check_chunk_size, iter_proba_samples, top_n
 from ._docstrings import fill_doc
@@ -17,37 +17,45 @@ __all__ = ["batch_bald"]
 def _candidate_samples(classifier, X_pool, n_candidates, rng, chunk_size, predict_params):
     """Samples and BALD scores of the candidates: the whole pool, or its top ``n_candidates``.
 
-    With a pre-filter, a running top-``n_candidates`` buffer is merged with
-    each chunk, so at most ``n_candidates + chunk`` rows of samples are held.
+    Without a pre-filter, one pass fills the pool's samples in place. With
+    one, a first pass keeps only BALD scores (n floats), the candidates are
+    their top ``n_candidates`` (one :func:`top_n`, as a blockwise Dask pass
+    computes them too), and a second pass predicts the candidates' rows
+    alone: at most ``n_candidates`` rows of samples are held.
     """
     n = num_rows(X_pool)
-    all_P = all_scores = None
-    cand_idx = cand_P = cand_scores = None
+    if is_dask(X_pool) and n_candidates is not None:  # BALD where the chunks live
+        from ._dask import dask_top_n, score_rows
+
+        positions, values, _ = dask_top_n(score_rows(classifier, X_pool, measures.bald, predict_params),
+                                          n_candidates, rng)
+        order = np.argsort(positions)
+        candidates, cand_scores = positions[order], values[order]
+        return candidates, _samples_of_rows(classifier, X_pool, candidates, chunk_size, predict_params), cand_scores
+    all_P = None
+    scores = np.empty(n)
     for start, stop, P in iter_proba_samples(
         classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params
     ):
-        scores = measures.bald(P)
-        if not np.isfinite(scores).all():
-            raise _non_finite(classifier)
+        scores[start:stop] = measures.bald(P)
         if n_candidates is None:
             if all_P is None:  # filled in place: no second copy of the pool's samples
                 all_P = np.empty((P.shape[0], n, P.shape[2]), dtype=P.dtype)
-                all_scores = np.empty(n)
             all_P[:, start:stop] = P
-            all_scores[start:stop] = scores
-            continue
-        if cand_idx is None:
-            cand_idx, cand_P, cand_scores = np.arange(start, stop), P, scores
-        else:
-            cand_idx = np.concatenate([cand_idx, np.arange(start, stop)])
-            cand_P = np.concatenate([cand_P, P], axis=1)
-            cand_scores = np.concatenate([cand_scores, scores])
-        if len(cand_idx) > n_candidates:
-            keep = np.sort(top_n(cand_scores, n_candidates, rng))
-            cand_idx, cand_P, cand_scores = cand_idx[keep], cand_P[:, keep], cand_scores[keep]
+    if not np.isfinite(scores).all():
+        raise _non_finite(classifier)
     if n_candidates is None:
-        return np.arange(n), all_P, all_scores
-    return cand_idx, cand_P, cand_scores
+        return np.arange(n), all_P, scores
+    candidates = np.sort(top_n(scores, n_candidates, rng))
+    return candidates, _samples_of_rows(classifier, X_pool, candidates, chunk_size, predict_params), scores[candidates]
+
+
+def _samples_of_rows(classifier, X_pool, rows, chunk_size, predict_params):
+    """Predictive samples of the pool rows at ``rows`` (a second pass, over them alone)."""
+    chunks = iter_proba_samples(
+        classifier, take_rows(X_pool, rows), chunk_size=chunk_size, predict_params=predict_params
+    )
+    return np.concatenate([P for _, _, P in chunks], axis=1)
 
 
 @fill_doc
@@ -77,7 +85,8 @@ def batch_bald(
     configurations sampled from ``p(y_A)`` (drawn with ``random_state``).
     With ``n_instances=1`` the result is exactly BALD's.
 
-    **Cost.** One prediction pass over the pool, BALD on it (``O(n·S·K)``),
+    **Cost.** One prediction pass over the pool (and one over the candidates
+    when ``n_candidates`` is set), BALD on it (``O(n·S·K)``),
     then for each of the ``b - 1`` greedy steps ``O(M·S·K)`` time per
     candidate scored, ``M <= n_configurations``. The steps are *lazy*: a
     candidate's gain can only shrink as the batch grows and never exceeds
@@ -106,9 +115,9 @@ def batch_bald(
         grows linearly with it.
     n_candidates : int or None, default=None
         Keep only the ``n_candidates`` pool rows with the highest BALD score
-        as candidates (a running top-k, so memory stays bounded on large
-        pools). ``None`` considers the whole pool. Must be at least
-        ``n_instances``.
+        as candidates (their samples are predicted in a second pass, so
+        memory stays bounded on large pools). ``None`` considers the whole
+        pool. Must be at least ``n_instances``.
     {predict_params}
 
     Returns

@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._containers import num_rows
+from .._containers import is_dask, num_rows
 from .._validation import check_n_instances, check_pool, check_scalar
 from ._base import check_chunk_size, labeled_set, pool_outputs, top_n
 from ._docstrings import fill_doc
@@ -123,17 +123,25 @@ def coreset(
     n_instances = check_n_instances(n_instances, num_rows(X_pool))
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
-    phi = features(classifier, X_pool, representation=representation, chunk_size=chunk_size)
     anchors = None
     X_labeled = labeled_set(classifier, X_labeled)
     if X_labeled is not None:
         anchors = [features(classifier, X_labeled, representation=representation, chunk_size=chunk_size)]
     bar = _progress(verbose, n_instances, "core-set")
     try:
-        idx, sq_dist = greedy_centers(
-            FactoredPoints([phi]), n_instances, rule="farthest", anchors=anchors,
-            random_state=rng, progress=bar,
-        )
+        if is_dask(X_pool):  # embeddings and distances stay where the chunks live
+            from ._dask import dask_features, dask_greedy_centers
+
+            idx, sq_dist = dask_greedy_centers(
+                [dask_features(classifier, X_pool, representation)], n_instances,
+                rule="farthest", anchors=anchors, random_state=rng, progress=bar,
+            )
+        else:
+            phi = features(classifier, X_pool, representation=representation, chunk_size=chunk_size)
+            idx, sq_dist = greedy_centers(
+                FactoredPoints([phi]), n_instances, rule="farthest", anchors=anchors,
+                random_state=rng, progress=bar,
+            )
     finally:
         if bar is not None:
             bar.close()

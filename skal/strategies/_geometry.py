@@ -12,16 +12,20 @@ memory-bound. Two things make it fast here:
   ``(p̄ - e_ŷ) ⊗ [φ(x), 1]``); inner products factor,
   ``<g, h> = Π_f <v_f, w_f>``, so distances cost ``O(Σ d_f)`` instead of
   ``O(Π d_f)``, and the ``(n, K·d)`` embedding is never built.
-* **Lazy distances.** A point's distance to its nearest centre only
-  shrinks as centres are added, so a value computed earlier is an upper
-  bound. k-center greedy examines points in decreasing order of their
-  bounds and brings only those up to date, until the best exact distance
-  beats every remaining bound (Minoux's lazy greedy); k-means++ draws from
-  the bounds and accepts a draw with probability ``exact / bound``
-  (rejection sampling, exact in distribution). In high dimension a new
-  centre rarely moves most points' nearest distance, and a step touches a
-  handful of points instead of all n. The choices are the ones the full
-  computation makes (up to float32 rounding and ties).
+* **Lazy distances** for k-center greedy. A point's distance to its
+  nearest centre only shrinks as centres are added, so a value computed
+  earlier is an upper bound. Points are examined in decreasing order of
+  their bounds and only those are brought up to date, until the best
+  exact distance beats every remaining bound (Minoux's lazy greedy). In
+  high dimension a new centre rarely moves most points' nearest distance,
+  and a step touches a handful of points instead of all n. The choices
+  are the ones the full computation makes (up to float32 rounding and
+  ties).
+
+k-means++ draws need every distance up to date (one ``O(n·Σ d_f)`` update
+per pick) and draw by inverse CDF with one uniform per pick, so that a
+blockwise (Dask) implementation that sums the same distances draws the
+same points.
 
 The arithmetic is torch (float32), on the device the factors live on.
 """
@@ -213,8 +217,11 @@ def greedy_centers(points, n_select, *, rule="farthest", anchors=None, first="ra
                 u = int(rng.choice(points.n, p=weights / weights.sum()))
             else:
                 u = int(rng.randint(points.n))
+        elif rule == "farthest":
+            u = _farthest(lazy, rng)
         else:
-            u = _farthest(lazy, rng) if rule == "farthest" else _draw_d2(lazy, rng, weights)
+            lazy.refresh()  # every distance to the newest centre
+            u = _draw_d2(lazy.bound, rng, weights)
         gains.append(float(lazy.bound[u]))
         chosen.append(u)
         lazy.choose(u)
@@ -234,47 +241,51 @@ _BLOCK = 64
 
 
 def _farthest(lazy, rng):
-    """The point farthest from every centre: refresh the largest bounds until one wins."""
-    k = min(_BLOCK, int((lazy.bound >= 0).sum()))
+    """The point farthest from every centre: refresh the largest bounds until one wins.
+
+    A block of the largest bounds is brought up to date until its best exact
+    distance is strictly above every bound outside it; when ties reach the
+    block's edge, the block widens. The winner is drawn through ``rng``
+    among every point at that distance, in pool order, exactly as from the
+    full vector (the same draw a blockwise computation makes).
+    """
+    alive = int((lazy.bound >= 0).sum())
+    k = min(_BLOCK, alive)
     while True:
-        values, top = torch.topk(lazy.bound, k + 1 if k < lazy.points.n else k)
-        block, rest = top[:k], (values[k] if len(values) > k else -float("inf"))
+        values, top = torch.topk(lazy.bound, min(k + 1, lazy.points.n))
+        block = top[:k]
         lazy.refresh(block)
-        exact = lazy.bound[block]
-        best = exact.max()
-        if best >= rest:
-            return int(block[_random_argmax(exact, rng)])
+        best = lazy.bound[block].max()
+        rest = values[k] if k < alive else None
+        if rest is None or best > rest:
+            return _random_argmax(lazy.bound, rng)
+        if best == rest:  # ties spill over the block: look at more points
+            k = min(2 * k, alive)
 
 
-def _draw_d2(lazy, rng, point_weights=None):
+def _draw_d2(sq_dist, rng, weights=None):
     """A point drawn with probability proportional to (weight ×) its squared distance.
 
-    Rejection sampling: proposals come from the bounds; a proposal is
-    accepted with probability ``exact / bound``, which makes the accepted
-    point an exact draw from the up-to-date distances. Chosen points are
-    never drawn; when every other point has zero probability, one of them is
-    drawn uniformly.
+    Inverse CDF with one uniform: the draw depends only on the distances,
+    not on how they were computed. Chosen points (``-1``) are never drawn;
+    when every other point has zero probability, one of them is drawn
+    uniformly.
     """
-    while True:
-        bound = lazy.bound.double().cpu().numpy()
-        free = bound >= 0
-        weights = np.where(free, bound, 0.0)
-        if point_weights is not None:
-            weights *= point_weights
-        total = weights.sum()
-        if total <= 0:
-            return int(rng.choice(np.flatnonzero(free)))
-        proposals = rng.choice(len(weights), size=_BLOCK, p=weights / total)
-        envelope = bound[proposals]
-        lazy.refresh(torch.as_tensor(np.unique(proposals), device=lazy.bound.device))
-        exact = lazy.bound[torch.as_tensor(proposals, device=lazy.bound.device)].double().cpu().numpy()
-        accept = rng.random_sample(len(proposals)) * envelope < exact
-        if accept.any():
-            return int(proposals[np.argmax(accept)])
+    d2 = sq_dist.double().cpu().numpy()
+    free = d2 >= 0
+    p = np.where(free, d2, 0.0)
+    if weights is not None:
+        p *= weights
+    cdf = np.cumsum(p)
+    u = rng.random_sample()
+    if cdf[-1] <= 0:
+        candidates = np.flatnonzero(free)
+        return int(candidates[int(u * len(candidates))])
+    return int(np.searchsorted(cdf, u * cdf[-1], side="right"))
 
 
 def _random_argmax(values, rng):
-    """Position of the largest value, ties broken through ``rng``."""
+    """Position of the largest value, ties broken through ``rng`` (among all of them, in order)."""
     values = values.cpu().numpy()
     top = np.flatnonzero(values == values.max())
     return int(top[rng.randint(len(top))]) if len(top) > 1 else int(top[0])

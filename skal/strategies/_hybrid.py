@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .. import measures
-from .._containers import num_rows, take_rows
+from .._containers import is_dask, num_rows, take_rows
 from .._validation import check_n_instances, check_pool, check_scalar
 from ._base import check_chunk_size, labeled_set, pool_outputs, score_pool, top_n
 from ._diversity import _progress, features
@@ -89,12 +89,21 @@ def badge(
     n_instances = check_n_instances(n_instances, num_rows(X_pool))
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
-    proba, phi = pool_outputs(
-        classifier, X_pool, proba=True, embedding=True, chunk_size=chunk_size, predict_params=predict_params
-    )
-    points = FactoredPoints(gradient_embedding(proba, phi))
     bar = _progress(verbose, n_instances, "BADGE")
     try:
+        if is_dask(X_pool):  # gradient embeddings and distances stay where the chunks live
+            from ._dask import dask_gradient_embedding, dask_greedy_centers
+
+            factors = dask_gradient_embedding(classifier, X_pool, predict_params)
+            idx, _ = dask_greedy_centers(factors, n_instances, rule="d2", first="max_norm",
+                                         random_state=rng, progress=bar)
+            a, b = (np.asarray(f[idx].compute(), dtype=np.float64) for f in factors)
+            return idx, np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        proba, phi = pool_outputs(
+            classifier, X_pool, proba=True, embedding=True, chunk_size=chunk_size,
+            predict_params=predict_params,
+        )
+        points = FactoredPoints(gradient_embedding(proba, phi))
         idx, _ = greedy_centers(
             points, n_instances, rule="d2", first="max_norm", random_state=rng, progress=bar
         )

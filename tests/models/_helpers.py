@@ -17,3 +17,15 @@ def make_estimator(name, **params):
     if "module" not in params:
         defaults["module__hidden_units"] = (16,)
     return ESTIMATORS[name](**{**defaults, **params})
+
+
+def fit_on_path(ensemble, path, X, y):
+    """Fit a DPE or deep ensemble with its members run on ``path`` of the stacked module.
+
+    The path is chosen when the members are built; this builds them
+    (``max_epochs=0``), sets the path, then trains as ``fit`` would.
+    """
+    epochs = ensemble.max_epochs
+    ensemble.set_params(max_epochs=0).fit(X, y)
+    ensemble.net_.module_.path = path
+    return ensemble.set_params(max_epochs=epochs).partial_fit(X, y)

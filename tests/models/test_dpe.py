@@ -22,6 +22,9 @@ from skal.models import (
     predict_proba_samples,
 )
 from skal.models._base import TRAINING_DEFAULTS
+from skal.models._stacked import PATHS
+
+from ._helpers import fit_on_path
 
 TINY = dict(n_estimators=3, max_epochs=3, module__hidden_units=(16,), device="cpu", random_state=0)
 
@@ -53,6 +56,7 @@ def test_digits_accuracy_and_nll_beat_a_single_net(fitted_dpe, digits_split):
         MLP(64, 10),
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
+        optimizer__weight_decay=TRAINING_DEFAULTS["optimizer__weight_decay"],
         lr=1e-3,
         max_epochs=100,
         batch_size=128,
@@ -113,7 +117,8 @@ def test_gradients_reach_every_member(blobs):
         assert (per_member > 0).all(), f"a member of {name} got no gradient"
 
 
-def test_beta_zero_trains_exactly_like_independent_members(blobs):
+@pytest.mark.parametrize("path", PATHS)
+def test_beta_zero_trains_exactly_like_independent_members(blobs, path):
     X, y = blobs
     recorder = _RecordInitialState()
     params = dict(
@@ -126,7 +131,7 @@ def test_beta_zero_trains_exactly_like_independent_members(blobs):
         device="cpu",
         random_state=0,
     )
-    dpe = DeepProbabilisticEnsemble(beta=0.0, callbacks=[recorder], **params).fit(X, y)
+    dpe = fit_on_path(DeepProbabilisticEnsemble(beta=0.0, callbacks=[recorder], **params), path, X, y)
     for e, state in enumerate(recorder.states):
         module = MLP(4, 3, hidden_units=(8,))
         module.load_state_dict(state)
@@ -169,13 +174,15 @@ def test_large_beta_moves_member_statistics_to_the_prior(blobs):
         assert 0.95 < var_ratio.min().item() and var_ratio.max().item() < 1.05, name
 
 
-def test_vmap_and_loop_agree(blobs):
+def test_every_path_trains_the_same_members(blobs):
     X, y = blobs
-    fast = DeepProbabilisticEnsemble(**TINY).fit(X, y)
-    slow = DeepProbabilisticEnsemble(vectorize=False, **TINY).fit(X, y)
-    np.testing.assert_allclose(
-        fast.predict_proba_samples(X), slow.predict_proba_samples(X), rtol=1e-4, atol=1e-6
-    )
+    loop = DeepProbabilisticEnsemble(vectorize=False, **TINY).fit(X, y)
+    assert loop.net_.module_.path == "loop"
+    assert DeepProbabilisticEnsemble(**TINY).fit(X, y).net_.module_.path == "layers"
+    expected = fit_on_path(DeepProbabilisticEnsemble(**TINY), "loop", X, y).predict_proba_samples(X)
+    for path in ("layers", "vmap"):
+        samples = fit_on_path(DeepProbabilisticEnsemble(**TINY), path, X, y).predict_proba_samples(X)
+        np.testing.assert_allclose(samples, expected, rtol=1e-4, atol=1e-6, err_msg=path)
 
 
 # -- reproducibility, warm start, partial_fit ------------------------------------

@@ -9,9 +9,10 @@ from sklearn.ensemble import BaseEnsemble
 from skorch import NeuralNetClassifier
 from torch import nn
 
-from skal.models import DeepEnsemble, DeepProbabilisticEnsemble
+from skal.models import DeepEnsemble, DeepProbabilisticEnsemble, GalCNN, SmallCNN
+from skal.models._embedding import skorch_embed
 
-from ._helpers import make_estimator
+from ._helpers import fit_on_path, make_estimator
 
 ENSEMBLES = ["dpe", "deep_ensemble"]
 
@@ -100,3 +101,39 @@ def test_only_the_dpe_needs_layers_its_prior_covers(blobs):
     assert ensemble.score(X, y) > 0.7
     with pytest.raises(ValueError, match="prior regularises nothing: use such layers, or a DeepEnsemble"):
         make_estimator("dpe", module=_Unregularisable).fit(X, y)
+
+
+IMAGE_MODULES = {
+    "gal_cnn": dict(module=GalCNN, module__n_classes=3, module__image_size=8),
+    "small_cnn": dict(module=SmallCNN, module__n_classes=3, module__in_channels=1, module__widths=(4,)),
+}
+
+
+@pytest.mark.parametrize("name", ENSEMBLES)
+@pytest.mark.parametrize("module", IMAGE_MODULES)
+def test_image_members_run_layer_by_layer_and_export_whole(name, module):
+    rng = np.random.RandomState(0)
+    X = rng.rand(24, 1, 8, 8).astype(np.float32)
+    y = np.arange(24) % 3
+    assert make_estimator(name, **IMAGE_MODULES[module]).fit(X, y).net_.module_.path == "loop"  # CPU
+    ensemble = fit_on_path(make_estimator(name, **IMAGE_MODULES[module]), "layers", X, y)
+    # pool scoring runs through the same stacked module; every member's
+    # probabilities and penultimate features are its own (BatchNorm running
+    # statistics included)
+    samples = ensemble.predict_proba_samples(X)
+    phi = ensemble.embed(X)
+    width = phi.shape[1] // 3
+    for e, member in enumerate(ensemble):
+        np.testing.assert_allclose(member.predict_proba(X), samples[e], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            skorch_embed(member, X), phi[:, e * width : (e + 1) * width], rtol=1e-4, atol=1e-6
+        )
+
+
+def test_the_members_take_one_fused_optimizer_step(blobs):
+    X, y = blobs
+    ensemble = make_estimator("deep_ensemble").fit(X, y)
+    assert ensemble.net_.optimizer_.defaults["fused"] is True  # CPU Adam has fused kernels
+    own_choice = make_estimator("deep_ensemble", optimizer__foreach=True).fit(X, y)
+    assert own_choice.net_.optimizer_.defaults["foreach"] is True
+    assert not own_choice.net_.optimizer_.defaults["fused"]

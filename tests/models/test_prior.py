@@ -78,6 +78,19 @@ def test_omega_equals_twice_gaussian_kl_up_to_its_constant(name):
     torch.testing.assert_close(PriorPenalty(table)(stacked), expected, rtol=1e-5, atol=1e-4)
 
 
+def test_the_fused_penalty_has_omegas_gradient():
+    module = nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7), nn.Conv1d(7, 3, 2))
+    table, _ = prior_table(module)
+    stacked = {name: p.requires_grad_() for name, p in _stacked(module, n_members=4, seed=0).items()}
+    omega(stacked, table).backward()
+    expected = {name: p.grad for name, p in stacked.items()}
+    for p in stacked.values():
+        p.grad = None
+    PriorPenalty(table)(stacked).backward()
+    for name, p in stacked.items():
+        torch.testing.assert_close(p.grad, expected[name], msg=name)
+
+
 def test_omega_is_minimal_and_stationary_at_the_prior():
     table = {"w": GaussianPrior(0.5, 0.04)}
     # Two members at mean ± sd: mean 0.5, population variance 0.04.

@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from skal import measures
 from skal.models import MLP, embed, predict_proba_samples
 from skal.strategies import (
+    auto,
     badge,
     cal,
     cluster_margin,
@@ -286,3 +287,34 @@ def test_power_variants_draw_from_their_measure(strategy, measure, digits):
     assert set(top.tolist()) == set(top_n(full, 20, 0).tolist()) or np.isclose(
         np.sort(full[top]), np.sort(full)[-20:]).all()
     assert set(idx.tolist()) != set(top.tolist())  # power 1 does not just take the top
+
+
+# -- auto ----------------------------------------------------------------------------------
+
+
+def test_auto_uses_typicality_on_a_low_budget_then_cluster_margin(net, digits):
+    X, y = digits
+    pool = X[300:800]
+    few = X[:30]  # 3 labels per class: low budget
+    many = X[:80]  # 8 per class
+    np.testing.assert_array_equal(
+        auto(net, pool, n_instances=5, X_labeled=few, random_state=0)[0],
+        typiclust(net, pool, n_instances=5, X_labeled=few, representation="input", random_state=0)[0],
+    )
+    np.testing.assert_array_equal(
+        auto(net, pool, n_instances=5, X_labeled=many, random_state=0)[0],
+        cluster_margin(net, pool, n_instances=5, random_state=0)[0],
+    )
+    # past the low budget, predict params reach the model (e.g. MC dropout's n_samples)
+    from skal.models import MCDropoutClassifier
+
+    mcd = MCDropoutClassifier(max_epochs=2, n_samples=3, random_state=0).fit(X[:80], y[:80])
+    one = auto(mcd, pool, n_instances=5, X_labeled=many, random_state=0, n_samples=1)
+    np.testing.assert_array_equal(
+        one[0], cluster_margin(mcd, pool, n_instances=5, random_state=0, n_samples=1)[0]
+    )
+    # the boundary is a parameter, labels per class
+    np.testing.assert_array_equal(
+        auto(net, pool, n_instances=5, X_labeled=few, labels_per_class=2, random_state=0)[0],
+        cluster_margin(net, pool, n_instances=5, random_state=0)[0],
+    )

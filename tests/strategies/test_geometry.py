@@ -62,9 +62,9 @@ def test_d2_draws_follow_the_squared_distances():
     np.testing.assert_allclose(counts / counts.sum(), np.array([1, 4, 9]) / 14, atol=0.03)
 
 
-def test_d2_with_stale_bounds_matches_fresh_probabilities():
-    # After a centre at 2.9, the point at 3 is almost covered: lazily kept
-    # bounds must not keep drawing it.
+def test_d2_draws_follow_the_distances_after_earlier_picks():
+    # After a centre at 2.9, the point at 3 is almost covered: distances
+    # from before that pick must not keep drawing it.
     X = np.array([[1.0], [2.9], [3.0]])
     counts = np.zeros(3)
     for seed in range(2000):

@@ -16,11 +16,12 @@ UNIQUE = {}
 for _name, _fn in STRATEGIES.items():
     UNIQUE.setdefault(_fn, _name)
 NAMES = sorted(UNIQUE.values())
-# strategies that forward **predict_params to predict_proba_samples
+# strategies that forward **predict_params to predict_proba_samples ("auto" does
+# only in its high-budget regime: tests/strategies/test_batch_aware.py)
 PREDICTING = [
     n for n in NAMES
     if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(STRATEGIES[n]).parameters.values())
-    and n != "random"
+    and n not in ("random", "auto")
 ]
 X_LABELED = {}
 
@@ -55,7 +56,7 @@ MEASURE_OF = {
 OTHERS = {
     "random", "batch_bald", "power_bald", "power_entropy", "power_margin", "coreset",
     "typiclust", "badge", "cluster_margin", "suggestive_annotation", "information_density",
-    "cal", "egl", "emoc", "learning_loss", "label_dispersion", "dal", "vaal", "mal",
+    "cal", "egl", "emoc", "auto", "learning_loss", "label_dispersion", "dal", "vaal", "mal",
 }
 
 
