@@ -210,3 +210,21 @@ def test_in_skal_active_learner_rounds(name, digits_split):
         learner.teach(X_pool[idx], y_pool[idx])
         X_pool, y_pool = np.delete(X_pool, idx, axis=0), np.delete(y_pool, idx)
     assert len(learner.y_training) == len(y_l) + 6
+
+
+def test_in_the_harness_with_options_from_a_config(digits):
+    """What ``skal run`` does: each strategy by name with a dict of options, three rounds, logged."""
+    from skal.experiments import run_experiment
+
+    X, y = digits
+    strategies = [(name, _cheap(name)) for name in sorted(LABELED)]
+    results = run_experiment(
+        MCDropoutClassifier(max_epochs=2, module__hidden_units=(16,), random_state=0, device="cpu"),
+        X[:400], y[:400], strategies=strategies, test_size=0.25, n_initial=20, batch_size=5,
+        budget=35, seeds=(0,), progress=False,
+    )
+    runs = results.runs()
+    assert set(results.strategies) == LABELED
+    for name in LABELED:
+        assert [r["n_labels"] for r in runs[(name, 0)]] == [20, 25, 30, 35]
+        assert all(np.isfinite(r["accuracy"]) for r in runs[(name, 0)])
