@@ -154,7 +154,7 @@ def test_predicted_loss_ranks_held_out_true_losses(digits):
     proba = clf.predict_proba(X[test])
     true_loss = -np.log(proba[np.arange(len(test)), y[test]])
     rho = spearmanr(clf.predict_loss(X[test]), true_loss).statistic
-    assert rho > 0.4, rho  # 0.71 when written
+    assert rho > 0.4, rho  # seed 0's row of docs/results/learning_loss_ranking_digits/summary.txt
 
 
 def test_copies_and_pickles_predict_the_same(digits):
