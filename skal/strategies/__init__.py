@@ -21,8 +21,12 @@ diversity (``_diversity.py``: core-set, TypiClust); hybrids of uncertainty
 and diversity (``_hybrid.py``: BADGE, cluster-margin, suggestive
 annotation, information density, CAL); expected model change
 (``_model_change.py``: EGL, EMOC); budget-aware ``auto``, typical points
-then uncertain and diverse ones (``_adaptive.py``); random sampling
-(``_random.py``). The
+then uncertain and diverse ones (``_adaptive.py``); strategies that train
+a model of their own: learning loss (``_learning_loss.py``), label
+dispersion from the record of training (``_dynamics.py``), and the
+labeled-vs-unlabeled discriminators DAL, VAAL and MAL
+(``_discriminative.py``), with what they share in ``_auxiliary.py``; random
+sampling (``_random.py``). The
 building blocks of a strategy of your own are public:
 :func:`query_by_measure`, :func:`score_pool`, :func:`top_n` and
 :func:`power_sample`.
@@ -46,8 +50,11 @@ from ._disagreement import (
     var_ratios,
     vote_entropy,
 )
+from ._discriminative import dal, mal, vaal
 from ._diversity import coreset, typiclust
+from ._dynamics import find_training_dynamics, label_dispersion
 from ._hybrid import badge, cal, cluster_margin, information_density, suggestive_annotation
+from ._learning_loss import learning_loss
 from ._model_change import egl, emoc
 from ._random import random_sampling
 from ._uncertainty import entropy, least_confident, margin, power_entropy, power_margin
@@ -89,6 +96,11 @@ STRATEGIES = {
     "egl": egl,
     "emoc": emoc,
     "auto": auto,
+    "learning_loss": learning_loss,
+    "label_dispersion": label_dispersion,
+    "dal": dal,
+    "vaal": vaal,
+    "mal": mal,
 }
 
 
@@ -139,12 +151,17 @@ __all__ = [
     "cluster_margin",
     "consensus_entropy",
     "coreset",
+    "dal",
     "egl",
     "emoc",
     "entropy",
+    "find_training_dynamics",
     "get_strategy",
     "information_density",
+    "label_dispersion",
+    "learning_loss",
     "least_confident",
+    "mal",
     "margin",
     "max_disagreement",
     "mean_std",
@@ -159,6 +176,7 @@ __all__ = [
     "top_n",
     "typiclust",
     "uncertainty_sampling",
+    "vaal",
     "var_ratios",
     "vote_entropy",
 ]

@@ -56,7 +56,7 @@ MEASURE_OF = {
 OTHERS = {
     "random", "batch_bald", "power_bald", "power_entropy", "power_margin", "coreset",
     "typiclust", "badge", "cluster_margin", "suggestive_annotation", "information_density",
-    "cal", "egl", "emoc", "auto",
+    "cal", "egl", "emoc", "auto", "learning_loss", "label_dispersion", "dal", "vaal", "mal",
 }
 
 
