@@ -17,6 +17,7 @@ from ._base import (
     PARAMETER_DOCS,
     SEED_MAX,
     _BaseDeepClassifier,
+    class_softmax,
     isolated_rng,
     rows_as_tensor,
     validate_X,
@@ -260,7 +261,7 @@ class BayesByBackpropClassifier(_BaseDeepClassifier):
                         module(rows_as_tensor(X[start : start + batch], device=device))
                         for start in range(0, len(X), batch)
                     ]
-                samples.append(torch.softmax(torch.cat(logits).double(), dim=-1).cpu())
+                samples.append(class_softmax(torch.cat(logits).double()).cpu())  # classes on axis 1 (maps too)
         return torch.stack(samples).numpy()
 
     def embed(self, X):

@@ -319,7 +319,7 @@ def posterior_draw(module, seed, index):
     ...     a = net(x)
     >>> with posterior_draw(net, seed=0, index=1):
     ...     b = net(x[:1])
-    >>> torch.equal(a[:1], b)
+    >>> torch.allclose(a[:1], b)  # the same network for every row (up to BLAS rounding)
     True
     """
     layers = bayesian_layers(module)

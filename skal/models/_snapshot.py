@@ -237,9 +237,10 @@ class SnapshotEnsemble(_BaseDeepClassifier, BaseEnsemble):
 
         Returns
         -------
-        samples : ndarray of shape (n_estimators, n_samples, n_classes)
+        samples : ndarray of shape (n_estimators, n_samples, n_classes[, H, W])
         """
-        return softmax(self._stacked_outputs(X, False).double().numpy(), axis=-1)
+        # classes on axis 2 of (members, rows, classes[, H, W]): per pixel for label maps
+        return softmax(self._stacked_outputs(X, False).double().numpy(), axis=2)
 
     def embed(self, X, member=None):
         """Penultimate-layer features of the snapshots.
