@@ -212,11 +212,14 @@ def labeled_set(classifier, X_labeled=None, *, required_by=None):
 
     skal's learners pass ``X_labeled`` to strategies that name it; modAL's
     pass nothing, but hand the strategy the learner, whose ``X_training``
-    is the same set. Returns None when there is none, or raises when the
-    strategy ``required_by`` cannot work without it.
+    is the same set (a committee's: its first learner's, which every
+    ``teach`` extends like the others'). Returns None when there is none,
+    or raises when the strategy ``required_by`` cannot work without it.
     """
     if X_labeled is None:
-        X_labeled = getattr(classifier, "X_training", None)
+        members = getattr(classifier, "learner_list", None)
+        holder = members[0] if members else classifier
+        X_labeled = getattr(holder, "X_training", None)
     if X_labeled is not None and num_rows(X_labeled, name="X_labeled") > 0:
         return X_labeled
     if required_by is not None:
