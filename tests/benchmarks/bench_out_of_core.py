@@ -186,7 +186,10 @@ def main(argv=None):
     parser.add_argument("--impls", default="memmap,dask,baal,skactiveml")
     parser.add_argument("-o", "--output", default=None, help="folder for results.jsonl and the plot")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--make", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.make:
+        return make_file(Path(args.make[0]), int(args.make[1]))
     if args.one:
         if args.one[0] == "image-folder":
             return run_images(args.one[1], int(args.one[2]))
@@ -201,7 +204,9 @@ def main(argv=None):
     rows = []
     for n in sizes:
         path = work / f"pool_{n}.npy"
-        make_file(path, n)
+        # written by a child process: Linux hands a process's peak RSS on to
+        # the children it starts, and writing the file would inflate theirs
+        subprocess.run([sys.executable, __file__, "--make", str(path), str(n)], check=True)
         for impl in args.impls.split(","):
             if impl in ("baal", "skactiveml") and n > args.peer_max:
                 continue
