@@ -198,7 +198,7 @@ def main(argv=None):
         parser.error("--workdir is required: the folder for the pool files (on disk, not in memory)")
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
+    sizes = [int(s) for s in args.sizes.split(",") if s] if args.sizes is not None else (
         [10_000, 100_000] if args.quick else [100_000, 1_000_000, 10_000_000])
     images = min(args.images, 2_000) if args.quick else args.images
     rows = []
@@ -229,7 +229,8 @@ def main(argv=None):
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        plot(rows, out / "bald_vs_pool_size.png")
+        if any(r["impl"] != "image-folder" for r in rows):
+            plot(rows, out / "bald_vs_pool_size.png")
 
 
 if __name__ == "__main__":
