@@ -131,42 +131,31 @@ class _LazyDistances:
         """Bring ``rows`` (an index tensor; all points when None) up to date, in blocks."""
         total = len(self.centres)
         if rows is None:
-            return self._refresh_all(total)
-        rows = rows[(self.seen[rows] < total) & (self.bound[rows] >= 0)]
-        if not len(rows):
-            return
-        first = int(self.seen[rows].min())
-        m = total - first
-        block = max(1, _BLOCK_BYTES // (4 * m))
-        others = [f[first:total] for f in self.centres.factors]
-        for start in range(0, len(rows), block):
-            idx = rows[start : start + block]
-            dots = _prod(f[idx] @ o.T for f, o in zip(self.points.factors, others))
-            dist = self.points.sq_norms[idx, None] + self.centres.sq_norms[None, first:total] - 2 * dots
-            best = dist.clamp_min_(0).min(dim=1).values
-            self.bound[idx] = torch.minimum(self.bound[idx], best)
-        self.seen[rows] = total
-
-    def _refresh_all(self, total):
-        # Every point, in contiguous row blocks: views of the factors, where
-        # gathering them by index would copy the whole pool at each step of
-        # k-means++ (which refreshes all points against each new centre).
-        first = int(self.seen.min())
+            # all points in contiguous blocks: views of the factors, where gathering
+            # by index would copy the whole pool at each step of k-means++
+            first, n_rows = int(self.seen.min()), self.points.n
+        else:
+            rows = rows[(self.seen[rows] < total) & (self.bound[rows] >= 0)]
+            if not len(rows):
+                return
+            first, n_rows = int(self.seen[rows].min()), len(rows)
         if first >= total:
             return
-        m = total - first
-        block = max(1, _BLOCK_BYTES // (4 * m))
+        block = max(1, _BLOCK_BYTES // (4 * (total - first)))
         others = [f[first:total] for f in self.centres.factors]
-        for start in range(0, self.points.n, block):
-            stop = min(self.points.n, start + block)
-            dots = _prod(f[start:stop] @ o.T for f, o in zip(self.points.factors, others))
-            dist = self.points.sq_norms[start:stop, None] + self.centres.sq_norms[None, first:total] - 2 * dots
+        for start in range(0, n_rows, block):
+            sel = slice(start, min(n_rows, start + block)) if rows is None else rows[start : start + block]
+            dots = _prod(f[sel] @ o.T for f, o in zip(self.points.factors, others))
+            dist = self.points.sq_norms[sel, None] + self.centres.sq_norms[None, first:total] - 2 * dots
             best = dist.clamp_min_(0).min(dim=1).values
-            bound = self.bound[start:stop]
-            # chosen points keep -1; a row seen up to a later centre gains nothing from
-            # the earlier ones it is compared with again (the minimum is unchanged)
-            bound.copy_(torch.where(bound >= 0, torch.minimum(bound, best), bound))
-        self.seen.fill_(total)
+            bound = self.bound[sel]
+            # chosen points keep -1; a row already seen up to a later centre gains
+            # nothing from the earlier ones it meets again (its minimum is unchanged)
+            self.bound[sel] = torch.where(bound >= 0, torch.minimum(bound, best), bound)
+        if rows is None:
+            self.seen.fill_(total)
+        else:
+            self.seen[rows] = total
 
     def choose(self, u):
         self.bound[u] = -1.0  # never farthest, never sampled, never refreshed
