@@ -12,6 +12,8 @@ resume. The settings of the documented runs:
         --test-size 2000 --set core --param batch_size=32 -o docs/results/strategies_mnist_mc_dropout
     python examples/studies/compare_strategies.py mnist --model dpe --flatten --budget 150 \
         --pool-subset 1000 --test-size 2000 --set core -o docs/results/strategies_mnist_dpe
+    python examples/studies/compare_strategies.py digits --batch-size 10 --budget 100 --set learned \
+        -o docs/results/strategies_digits_b10   # the learned family, added to the b=10 folder
 
 (On MNIST the DPE's members are MLPs on the flattened images: eight
 GalCNNs per fit, 14 fits per run, are a GPU's job, not two CPU cores'.)
@@ -48,17 +50,26 @@ ALL = {
     "emoc": "emoc",
     "cal": "cal",
     "auto": "auto",
+    # The learned family: each trains a model of its own at every query.
+    "learning_loss": "learning_loss",
+    "label_dispersion": "label_dispersion",
+    "dal": "dal",
+    "vaal": "vaal",
+    "mal": "mal",
 }
 #: The strategies of the costlier campaigns.
 CORE = ["random", "entropy", "bald", "batch_bald", "power_bald", "badge", "coreset",
         "typiclust_input", "cluster_margin", "auto"]
+#: The strategies that train a model of their own, beside random and BALD.
+LEARNED = ["random", "bald", "learning_loss", "label_dispersion", "dal", "vaal", "mal"]
+SETS = {"all": list(ALL), "core": CORE, "learned": LEARNED}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", choices=["digits", "mnist"])
     parser.add_argument("--model", default="dpe")
-    parser.add_argument("--set", choices=["all", "core"], default="all")
+    parser.add_argument("--set", choices=["all", "core", "learned"], default="all")
     parser.add_argument("--strategies", default=None, help="comma-separated names of ALL (overrides --set)")
     parser.add_argument("--n-initial", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=10)
@@ -76,7 +87,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     data = load_dataset(args.dataset, args.data_root, flatten=True if args.flatten else None)
     X_test, y_test = _subsample(data.X_test, data.y_test, args.test_size, 1, "test_size")
-    names = args.strategies.split(",") if args.strategies else (list(ALL) if args.set == "all" else CORE)
+    names = args.strategies.split(",") if args.strategies else SETS[args.set]
     estimator = make_estimator(args.model, images=data.X_train.ndim > 2, classes=data.classes,
                                params=dict(args.param))
     results = run_experiment(

@@ -333,14 +333,19 @@ def _probed_chain(template, example, training):
     before the first layer (reshaping the input, say) reads no parameter, so
     it is the same for every member.
     """
-    probe = copy.deepcopy(template).to("meta").train(training)
+    # A zero-filled copy on CPU, not on "meta": meta kernels of common layers
+    # (addmm) import torch._dynamo on first use, 5 to 20 s of every process.
+    probe = copy.deepcopy(template).to_empty(device="cpu").train(training)
     calls = []
     for name in [n for n, m in probe.named_modules() if n and _stackable(m)]:
         probe.set_submodule(name, _Probe(name, probe.get_submodule(name), calls))
     try:
-        with torch.no_grad():
-            out = probe(example.to("meta"))
-    except Exception:  # the forward needs what a probe hides, or what meta lacks
+        # fork_rng: the probe's dropout draws leave the caller's RNG alone.
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            for tensor in itertools.chain(probe.parameters(), probe.buffers()):
+                tensor.zero_()
+            out = probe(example.detach().to("cpu"))
+    except Exception:  # the forward needs what a probe hides
         return None
     if not calls or out is not calls[-1][3]:
         return None
