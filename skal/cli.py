@@ -358,6 +358,10 @@ def _write_report(results, output, targets, title, out):
     (output / "summary.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     results.plot(output / "learning_curves.png", title=title)
     print(table, file=out)
+    learner_table = results.format_learner_table()
+    if learner_table:  # what CEAL's pseudo-labels or a proxy's ranking did, per round
+        (output / "learner.txt").write_text(learner_table + "\n", encoding="utf-8")
+        print("\n" + learner_table, file=out)
     print(f"\nplot: {output / 'learning_curves.png'}\nrecords: {output / 'runs'}/", file=out, flush=True)
 
 

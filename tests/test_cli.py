@@ -125,6 +125,11 @@ def test_a_learner_by_name_with_parameters_and_reports_merged(tmp_path, capsys):
     header = json.loads((ceal / "runs" / "ceal+entropy__seed0.jsonl").read_text().splitlines()[0])
     assert header["settings"]["learner"] == "CEAL(delta=0.3)"  # a resumed run must match it
     assert json.loads((ceal / "config.json").read_text())["learner_params"] == {"delta": 0.3}
+    # the pseudo-labels per round, averaged over seeds, beside the summary
+    learner_table = (ceal / "learner.txt").read_text().splitlines()
+    assert learner_table[0] == "ceal+entropy, mean over seeds per label count"
+    assert {"n_pseudo", "n_pseudo_correct", "delta"} <= set(learner_table[1].split())
+    assert not (plain / "learner.txt").exists()
 
     both = tmp_path / "both"
     assert main(["report", str(plain), str(ceal), "-o", str(both), "--title", "CEAL and plain"]) == 0

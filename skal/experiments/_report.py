@@ -201,6 +201,70 @@ class ExperimentResults:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
+    def learner_summary(self):
+        """What the learners recorded per round, averaged over seeds.
+
+        Learners that do more than rank the pool say so in every round's
+        ``learner`` record (CEAL: ``delta``, ``n_pseudo``,
+        ``n_pseudo_correct``; selection via proxy: ``rank_correlation``).
+
+        Returns
+        -------
+        summary : dict
+            ``{strategy: {n_labels: {field: mean over the seeds}}}`` over the
+            numeric fields; strategies whose runs recorded none are left out.
+
+        Examples
+        --------
+        >>> from skal.experiments import ExperimentResults
+        >>> recs = [dict(strategy="ceal", seed=s, round=1, n_labels=30,
+        ...              learner={"n_pseudo": 10 * (s + 1), "delta": 0.1})
+        ...         for s in range(2)]
+        >>> ExperimentResults(recs).learner_summary()
+        {'ceal': {30: {'n_pseudo': 15.0, 'delta': 0.1}}}
+        """
+        out = {}
+        for strategy in self.strategies:
+            fields = defaultdict(lambda: defaultdict(list))
+            for r in self.records:
+                if r["strategy"] != strategy or not r.get("learner"):
+                    continue
+                for key, value in r["learner"].items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        fields[r["n_labels"]][key].append(value)
+            if fields:
+                out[strategy] = {n: {k: float(np.mean(v)) for k, v in f.items()}
+                                 for n, f in sorted(fields.items())}
+        return out
+
+    def format_learner_table(self):
+        """:meth:`learner_summary` as text tables, one per strategy ("" when none).
+
+        Examples
+        --------
+        >>> from skal.experiments import ExperimentResults
+        >>> recs = [dict(strategy="ceal", seed=0, round=1, n_labels=30,
+        ...              learner={"n_pseudo": 98, "n_pseudo_correct": 96})]
+        >>> print(ExperimentResults(recs).format_learner_table())
+        ceal, mean over seeds per label count
+        labels  n_pseudo  n_pseudo_correct
+        ------  --------  ----------------
+            30        98                96
+        """
+        blocks = []
+        for strategy, per_n in self.learner_summary().items():
+            keys = list(dict.fromkeys(k for f in per_n.values() for k in f))
+            table = [["labels", *keys]]
+            for n, f in per_n.items():
+                table.append([str(n), *("" if k not in f else f"{f[k]:.4g}" for k in keys)])
+            widths = [max(len(r[i]) for r in table) for i in range(len(keys) + 1)]
+            lines = [f"{strategy}, mean over seeds per label count"]
+            lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in table[:1]]
+            lines.append("  ".join("-" * w for w in widths))
+            lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in table[1:]]
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+
     def plot(self, path=None, *, metric=None, title=None, ax=None):
         """Learning curves: mean ± std over seeds, one line per strategy.
 
