@@ -14,15 +14,30 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from skal.experiments import load_results
+from skal.experiments import ExperimentResults, load_results
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
+#: A campaign's folders; runs in several of them (random and BALD beside the
+#: learned family) are the same runs, read once.
 CAMPAIGNS = {
-    "digits, DPE, b = 10": "strategies_digits_b10",
-    "digits, DPE, b = 50": "strategies_digits_b50",
-    "MNIST (reduced), MC dropout, b = 10": "strategies_mnist_mc_dropout",
-    "MNIST (reduced), DPE of MLPs, b = 10": "strategies_mnist_dpe",
+    "digits, DPE, b = 10": ["strategies_digits_b10", "strategies_digits_b10_learned"],
+    "digits, DPE, b = 50": ["strategies_digits_b50"],
+    "MNIST (reduced), MC dropout, b = 10": ["strategies_mnist_mc_dropout"],
+    "MNIST (reduced), DPE of MLPs, b = 10": ["strategies_mnist_dpe"],
+    "MNIST (reduced to 100 labels), MC dropout, learned family": ["mnist_gal2017_reduced_learned"],
 }
+
+
+def _rows(folders):
+    """Summary rows by strategy of the runs in ``folders`` (each run once)."""
+    records, seen = [], set()
+    for folder in folders:
+        for record in load_results(RESULTS / folder).records:
+            run = (record["strategy"], record["seed"], record["round"])
+            if run not in seen:
+                seen.add(run)
+                records.append(record)
+    return {r["strategy"]: r for r in ExperimentResults(records).summary()}
 
 
 def main(argv=None):
@@ -39,10 +54,11 @@ def main(argv=None):
         "     - best strategy",
         "     - more than 0.02 below random",
     ]
-    for title, folder in CAMPAIGNS.items():
-        if not (RESULTS / folder / "summary.txt").exists():
+    for title, folders in CAMPAIGNS.items():
+        folders = [f for f in folders if (RESULTS / f / "summary.txt").exists()]
+        if not folders:
             continue
-        rows = {r["strategy"]: r for r in load_results(RESULTS / folder).summary()}
+        rows = _rows(folders)
         base = rows["random"]["aubc"]
         best = max(rows.values(), key=lambda r: r["aubc"])
         below = sorted(name for name, r in rows.items() if r["aubc"] < base - 0.02)
