@@ -28,3 +28,18 @@ def digits():
 
     X, y = load_digits(return_X_y=True)
     return (X / 16.0).astype(np.float32), y
+
+
+@pytest.fixture
+def ctrl_c_delivered():
+    """SIGINT raises KeyboardInterrupt during the test, as at an interactive shell.
+
+    A job started in the background (``cmd &``, nohup) inherits SIGINT as
+    ignored, and Python then installs no handler: the tests that send
+    themselves a Ctrl-C would see nothing. The handler is restored after.
+    """
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)

@@ -20,7 +20,7 @@ def swallowing_loop():
     return "finished"
 
 
-def test_a_swallowed_ctrl_c_is_raised_when_the_block_ends():
+def test_a_swallowed_ctrl_c_is_raised_when_the_block_ends(ctrl_c_delivered):
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         with propagate_interrupt():

@@ -310,7 +310,7 @@ class SwallowsCtrlC(LogisticRegression):
         return super().fit(X, y)
 
 
-def test_ctrl_c_swallowed_by_the_model_still_stops_the_run(digits, tmp_path):
+def test_ctrl_c_swallowed_by_the_model_still_stops_the_run(digits, tmp_path, ctrl_c_delivered):
     X, y = digits
     with pytest.raises(KeyboardInterrupt):
         run_experiment(SwallowsCtrlC(max_iter=100), X, y, strategies=random_pick, output_dir=tmp_path, **SETTINGS)

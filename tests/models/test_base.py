@@ -374,7 +374,7 @@ class _CtrlC(Callback):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_ctrl_c_during_training_reaches_the_caller(blobs, name):
+def test_ctrl_c_during_training_reaches_the_caller(blobs, name, ctrl_c_delivered):
     # skorch alone would swallow it and return a half-trained net, which an
     # active-learning campaign would then record as the round's model.
     estimator = make_estimator(name, callbacks=[_CtrlC()], max_epochs=3)
