@@ -12,6 +12,11 @@ resume. The settings of the documented runs:
         --test-size 2000 --set core --param batch_size=32 -o docs/results/strategies_mnist_mc_dropout
     python examples/studies/compare_strategies.py mnist --model dpe --flatten --budget 150 \
         --pool-subset 1000 --test-size 2000 --set core -o docs/results/strategies_mnist_dpe
+    python examples/studies/compare_strategies.py mnist --model mc-dropout --batch-size 50 --budget 320 \
+        --pool-subset 1000 --test-size 2000 --strategies random,bald,auto --param batch_size=32 \
+        -o docs/results/strategies_mnist_mc_dropout_b50
+    python examples/studies/compare_strategies.py mnist --model dpe --flatten --batch-size 50 --budget 320 \
+        --pool-subset 1000 --test-size 2000 --strategies random,bald,auto -o docs/results/strategies_mnist_dpe_b50
     python examples/studies/compare_strategies.py digits --batch-size 10 --budget 100 --set learned \
         -o docs/results/strategies_digits_b10   # the learned family, added to the b=10 folder
 

@@ -24,6 +24,8 @@ CAMPAIGNS = {
     "digits, DPE, b = 50": ["strategies_digits_b50"],
     "MNIST (reduced), MC dropout, b = 10": ["strategies_mnist_mc_dropout"],
     "MNIST (reduced), DPE of MLPs, b = 10": ["strategies_mnist_dpe"],
+    "MNIST (reduced), MC dropout, b = 50": ["strategies_mnist_mc_dropout_b50"],
+    "MNIST (reduced), DPE of MLPs, b = 50": ["strategies_mnist_dpe_b50"],
     "MNIST (reduced to 100 labels), MC dropout, learned family": ["mnist_gal2017_reduced_learned"],
 }
 
