@@ -193,13 +193,7 @@ class ExperimentResults:
                     cells.append(f"{value:.0f}")
             cells += [f"{row['train_seconds']:.1f}", f"{row['query_seconds']:.1f}"]
             table.append(cells)
-        widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-        lines = []
-        for j, r in enumerate(table):
-            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-            if j == 0:
-                lines.append("  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return _text_table(table, left_columns=1)
 
     def learner_summary(self):
         """What the learners recorded per round, averaged over seeds.
@@ -257,12 +251,8 @@ class ExperimentResults:
             table = [["labels", *keys]]
             for n, f in per_n.items():
                 table.append([str(n), *("" if k not in f else f"{f[k]:.4g}" for k in keys)])
-            widths = [max(len(r[i]) for r in table) for i in range(len(keys) + 1)]
-            lines = [f"{strategy}, mean over seeds per label count"]
-            lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in table[:1]]
-            lines.append("  ".join("-" * w for w in widths))
-            lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in table[1:]]
-            blocks.append("\n".join(lines))
+            title = f"{strategy}, mean over seeds per label count"
+            blocks.append(title + "\n" + _text_table(table, left_columns=0))
         return "\n\n".join(blocks)
 
     def plot(self, path=None, *, metric=None, title=None, ax=None):
@@ -311,3 +301,19 @@ class ExperimentResults:
         if path is not None:
             fig.savefig(path, dpi=120)
         return fig
+
+
+def _text_table(table, left_columns):
+    """Rows of cells as aligned text: a header, a rule of dashes, the rows.
+
+    The first ``left_columns`` columns are left-aligned (names), the others
+    right-aligned (numbers); columns are two spaces apart.
+    """
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+
+    def line(row):
+        return "  ".join(c.ljust(w) if i < left_columns else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(row, widths)))
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(table[0]), rule, *map(line, table[1:])])
