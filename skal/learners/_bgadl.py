@@ -198,9 +198,10 @@ class BGADL(ActiveLearner):
         Parameters are those of :meth:`skal.ActiveLearner.teach`.
         """
         _check_images(X)
-        self._generate_twins(X, y)
-        super().teach(X, y, bootstrap=bootstrap, only_new=only_new, **fit_kwargs)
-        self._train_generator()
+        with self._transaction():  # a failure drops the twins and the generator's step too
+            self._generate_twins(X, y)
+            super().teach(X, y, bootstrap=bootstrap, only_new=only_new, **fit_kwargs)
+            self._train_generator()
 
     def fit(self, X, y, bootstrap=False, **fit_kwargs):
         """Start over on the labeled set ``(X, y)``: twins are dropped, the generator is rebuilt.
@@ -208,9 +209,10 @@ class BGADL(ActiveLearner):
         Parameters and return value as :meth:`skal.ActiveLearner.fit`.
         """
         _check_images(X)
-        self._reset_generation()
-        super().fit(X, y, bootstrap=bootstrap, **fit_kwargs)
-        self._train_generator()
+        with self._transaction():
+            self._reset_generation()
+            super().fit(X, y, bootstrap=bootstrap, **fit_kwargs)
+            self._train_generator()
         return self
 
     def get_training_set(self, X, y):

@@ -193,8 +193,9 @@ class CEAL(ActiveLearner):
 
         Parameters and return value as :meth:`skal.ActiveLearner.fit`.
         """
-        self._forget_pseudo_labels()
-        return super().fit(X, y, bootstrap=bootstrap, **fit_kwargs)
+        with self._transaction():
+            self._forget_pseudo_labels()
+            return super().fit(X, y, bootstrap=bootstrap, **fit_kwargs)
 
     def describe_round(self, y_pool=None):
         """What the last query did besides choosing the batch, as a JSON-able dict.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
@@ -10,6 +12,7 @@ from sklearn.utils import check_random_state
 
 from .._containers import is_pandas, num_rows, stack_columns, stack_rows
 from ._query import QueryMixin, resolve_strategy
+from ._transaction import rollback_on_error
 
 __all__ = ["Committee"]
 
@@ -20,6 +23,15 @@ def _member_classes(learner):
     if classes is None:
         classes = learner.estimator.classes_
     return np.asarray(classes)
+
+
+def _member_transaction(learner):
+    # skal's learners know what they hold; modAL's get the generic snapshot.
+    transaction = getattr(learner, "_transaction", None)
+    if transaction is not None:
+        return transaction()
+    held = (getattr(learner, "X_training", None), getattr(learner, "y_training", None))
+    return rollback_on_error(learner, shared=held)
 
 
 def _same_rows(a, b):
@@ -178,6 +190,16 @@ class Committee(QueryMixin):
         for learner in self.learner_list:
             learner._add_training_data(X, y)
 
+    @contextlib.contextmanager
+    def _transaction(self):
+        """A context in which a failure leaves the committee and every member as they were."""
+        with contextlib.ExitStack() as stack:
+            for learner in self.learner_list:
+                stack.enter_context(_member_transaction(learner))
+            # the members are put back by their own transactions
+            stack.enter_context(rollback_on_error(self, shared=(self.learner_list, *self.learner_list)))
+            yield
+
     def _fit_to_known(self, bootstrap=False, **fit_kwargs):
         for learner in self.learner_list:
             learner._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
@@ -206,9 +228,10 @@ class Committee(QueryMixin):
         -------
         self : Committee
         """
-        for learner in self.learner_list:
-            learner.fit(X, y, bootstrap=bootstrap, **fit_kwargs)
-        self._set_classes()
+        with self._transaction():
+            for learner in self.learner_list:
+                learner.fit(X, y, bootstrap=bootstrap, **fit_kwargs)
+            self._set_classes()
         return self
 
     def teach(self, X, y, bootstrap=False, only_new=False, **fit_kwargs):
@@ -225,16 +248,23 @@ class Committee(QueryMixin):
             samples still join every member's training data.
         **fit_kwargs
             Passed to each member's ``estimator.fit``.
+
+        Notes
+        -----
+        A ``teach`` that raises, for any member, changes no member: each
+        is put back as it was (see :meth:`ActiveLearner.teach`).
         """
-        self._add_training_data(X, y)
-        if only_new:
-            self._fit_on_new(X, y, bootstrap=bootstrap, **fit_kwargs)
-        else:
-            self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
+        with self._transaction():
+            self._add_training_data(X, y)
+            if only_new:
+                self._fit_on_new(X, y, bootstrap=bootstrap, **fit_kwargs)
+            else:
+                self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
     def rebag(self, **fit_kwargs):
         """Refit every member on a bootstrap resample of its own training data."""
-        self._fit_to_known(bootstrap=True, **fit_kwargs)
+        with self._transaction():
+            self._fit_to_known(bootstrap=True, **fit_kwargs)
 
     # -- prediction ---------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
@@ -12,23 +14,66 @@ from .._containers import is_pandas, num_rows, stack_columns, stack_rows, take_r
 from .._interrupt import propagate_interrupt
 from .._validation import check_finite
 from ._query import QueryMixin, resolve_strategy
+from ._transaction import rollback_on_error
 
 __all__ = ["ActiveLearner"]
 
 
-def _declared_classes(estimator):
-    """The ``classes`` parameter of the final estimator, when it fixes the labels.
+def _final_estimator(estimator):
+    return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
 
-    skorch nets (and skal's estimators built on them) size their output
-    layer from ``classes``; an unseen label would otherwise fail deep inside
-    the loss with an index error.
+
+def _fixed_classes(estimator):
+    """The labels the estimator can take, when they are fixed before fitting; and why.
+
+    ``("classes", labels)``: skorch nets (and skal's estimators built on
+    them) size their output layer from ``classes``, so an unseen label would
+    fail deep inside the loss with an index error. ``("classes_", labels)``:
+    a fitted estimator with ``warm_start=True`` goes on from its first fit's
+    classes.
     """
-    last = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    last = _final_estimator(estimator)
     get_params = getattr(last, "get_params", None)
     if get_params is None:
-        return None
-    classes = get_params(deep=False).get("classes")
-    return None if classes is None else np.asarray(classes)
+        return None, None
+    params = get_params(deep=False)
+    if params.get("classes") is not None:
+        return np.asarray(params["classes"]), "classes"
+    fitted = getattr(last, "classes_", None)
+    if params.get("warm_start") and fitted is not None and np.ndim(fitted) == 1:
+        return np.asarray(fitted), "classes_"
+    return None, None
+
+
+def _label_kind(y):
+    """``"number"``, ``"text"`` or None (anything else, mixed or empty)."""
+    values = np.asarray(y)
+    if values.dtype.kind in "biuf":
+        return "number"
+    if values.dtype.kind in "US":
+        return "text"
+    if values.dtype.kind == "O" and values.size:
+        types = {type(v) for v in values.ravel().tolist()}
+        if all(issubclass(t, str) for t in types):
+            return "text"
+        if all(issubclass(t, numbers.Number) and not issubclass(t, bool) for t in types):
+            return "number"
+    return None
+
+
+def _check_label_kind(y_old, y_new):
+    """Refuse labels of another kind than the labeled set's (``"3"`` taught after ``3``).
+
+    NumPy would silently turn every label of the stacked set into a string.
+    """
+    old, new = _label_kind(y_old), _label_kind(y_new)
+    if old and new and old != new:
+        example = np.asarray(y_new).ravel()[:1].tolist()[0]
+        raise ValueError(
+            f"y holds {new} labels (for example {example!r}) but the labels taught so far "
+            f"are {old}s: pass labels of the same type as before (convert them, e.g. with "
+            "y.astype(...)), or start over with fit()."
+        )
 
 
 class ActiveLearner(QueryMixin):
@@ -198,12 +243,25 @@ class ActiveLearner(QueryMixin):
 
     def _add_training_data(self, X, y):
         """Append ``(X, y)`` to the labeled set without refitting."""
-        X, y = self._validate_X_y(X, y)
+        self.X_training, self.y_training = self._extended(*self._validate_X_y(X, y))
+
+    def _extended(self, X, y):
+        """The labeled set with the validated ``(X, y)`` appended, not yet stored.
+
+        Everything that can be known wrong before fitting is checked here
+        (shapes that do not stack, labels of another kind or outside the
+        model's classes), so that :meth:`teach` fails before it changes
+        anything.
+        """
+        self._check_labels(y)
         if self.X_training is None:
-            self.X_training, self.y_training = X, y
-        else:
-            self.X_training = stack_rows(self.X_training, X, name="X")
-            self.y_training = stack_rows(self.y_training, y, name="y")
+            return X, y
+        _check_label_kind(self.y_training, y)
+        return stack_rows(self.X_training, X, name="X"), stack_rows(self.y_training, y, name="y")
+
+    def _transaction(self):
+        """A context in which a failure leaves the learner as it was (see :meth:`teach`)."""
+        return rollback_on_error(self, shared=(self.X_training, self.y_training))
 
     def get_training_set(self, X, y):
         """What the estimator is fitted on, given the labeled data ``(X, y)``.
@@ -228,15 +286,19 @@ class ActiveLearner(QueryMixin):
         return X, y
 
     def _check_labels(self, y):
-        declared = _declared_classes(self.estimator)
+        declared, why = _fixed_classes(self.estimator)
         if declared is None or np.ndim(y) != 1:
             return
         unseen = np.setdiff1d(np.unique(np.asarray(y)), declared)
         if unseen.size:
             raise ValueError(
                 f"y contains labels {unseen.tolist()} that are not in the estimator's "
-                f"classes={declared.tolist()}: add them to its `classes` parameter, or "
-                "leave `classes` as None so the labels are learned from y."
+                f"{why}={declared.tolist()}: " + (
+                    "add them to its `classes` parameter, or leave `classes` as None so "
+                    "the labels are learned from y." if why == "classes" else
+                    "a warm-started model keeps the classes of its first fit; declare every "
+                    "class up front with its `classes` parameter, or set warm_start=False."
+                )
             )
 
     def _fit(self, X, y, bootstrap=False, **fit_kwargs):
@@ -261,6 +323,7 @@ class ActiveLearner(QueryMixin):
 
     def _fit_on_new(self, X, y, bootstrap=False, **fit_kwargs):
         X, y = self._validate_X_y(X, y)
+        self._check_labels(y)
         return self._fit(X, y, bootstrap=bootstrap, **fit_kwargs)
 
     # -- modAL API ----------------------------------------------------------
@@ -282,8 +345,10 @@ class ActiveLearner(QueryMixin):
         self : ActiveLearner
         """
         X, y = self._validate_X_y(X, y)
-        self.X_training, self.y_training = X, y
-        return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
+        self._check_labels(y)
+        with self._transaction():
+            self.X_training, self.y_training = X, y
+            return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
     def teach(self, X, y, bootstrap=False, only_new=False, **fit_kwargs):
         """Add newly labeled samples and refit.
@@ -303,12 +368,24 @@ class ActiveLearner(QueryMixin):
             them there; its Committee keeps them).
         **fit_kwargs
             Passed to ``estimator.fit``.
+
+        Notes
+        -----
+        A ``teach`` that raises changes nothing: ``(X, y)`` are checked
+        before they join the labeled set (shapes, NaN/inf, labels of the
+        same kind as the earlier ones and within the model's fixed
+        classes), and when the fit itself fails (or is interrupted) the
+        labeled set, the estimator's fitted state and the random state are
+        put back as they were.
         """
-        self._add_training_data(X, y)
-        if only_new:
-            self._fit_on_new(X, y, bootstrap=bootstrap, **fit_kwargs)
-        else:
-            self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
+        X, y = self._validate_X_y(X, y)
+        X_all, y_all = self._extended(X, y)
+        with self._transaction():
+            self.X_training, self.y_training = X_all, y_all
+            if only_new:
+                self._fit(X, y, bootstrap=bootstrap, **fit_kwargs)
+            else:
+                self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
     def _check_ready_to_query(self):
         if self.X_training is not None:
