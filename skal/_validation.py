@@ -14,10 +14,13 @@ slicing rows is :mod:`skal._containers`' job.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import numbers
 
 import numpy as np
 from scipy import sparse
+from sklearn import get_config
 from sklearn.utils import check_scalar as _sklearn_check_scalar
 
 from ._containers import is_dask, is_dataset, is_pandas, is_tensor, num_rows
@@ -28,7 +31,38 @@ __all__ = [
     "check_n_instances",
     "check_pool",
     "check_scalar",
+    "inputs_may_hold_nan",
 ]
+
+#: Whether the data of the query being run may hold NaN/inf (a learner with
+#: ``ensure_all_finite=False``, whose pipeline imputes them): every strategy
+#: the learner calls, and the helpers they call, then let such inputs pass.
+_INPUTS_MAY_HOLD_NAN = contextvars.ContextVar("skal_inputs_may_hold_nan", default=False)
+
+
+@contextlib.contextmanager
+def inputs_may_hold_nan(allowed=True):
+    """Within the block, :func:`check_finite` lets NaN/inf pass when ``allowed``.
+
+    How a learner's ``ensure_all_finite=False`` reaches every strategy it
+    calls, built-in or the user's own (through :func:`check_pool`, which
+    :func:`skal.strategies.query_by_measure` calls, and the checks on the
+    labeled set), without each strategy growing a parameter for it. What
+    models return (probabilities, embeddings) is still checked.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal._validation import check_pool, inputs_may_hold_nan
+    >>> with inputs_may_hold_nan():
+    ...     check_pool(np.array([[np.nan, 1.0]])).shape
+    (1, 2)
+    """
+    token = _INPUTS_MAY_HOLD_NAN.set(bool(allowed))
+    try:
+        yield
+    finally:
+        _INPUTS_MAY_HOLD_NAN.reset(token)
 
 #: Bytes of a dense array checked for finiteness at once, so that a memmapped
 #: pool is streamed rather than loaded.
@@ -156,8 +190,12 @@ def check_finite(X, *, name="X"):
     Traceback (most recent call last):
     ...
     ValueError: X_pool contains NaN or infinity: impute or drop those values first (for example with sklearn.impute.SimpleImputer in a Pipeline).
+
+    The check is skipped inside :func:`inputs_may_hold_nan` (a query of a
+    learner with ``ensure_all_finite=False``) and, as scikit-learn's own
+    checks, under ``sklearn.config_context(assume_finite=True)``.
     """
-    if is_dataset(X):
+    if is_dataset(X) or _INPUTS_MAY_HOLD_NAN.get() or get_config()["assume_finite"]:
         return
     if is_dask(X):
         import dask.array as da
@@ -223,7 +261,8 @@ def check_pool(X_pool, *, name="X_pool"):
     Raises
     ------
     ValueError
-        When the pool is None, empty or holds NaN/inf.
+        When the pool is None, empty or holds NaN/inf (see
+        :func:`check_finite` for when NaN/inf pass).
 
     Examples
     --------

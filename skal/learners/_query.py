@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from .._containers import num_rows, take_rows
-from .._validation import check_indices, check_pool
+from .._validation import check_indices, check_pool, inputs_may_hold_nan
 
 __all__ = [
     "Lazy",
@@ -170,16 +170,14 @@ class QueryMixin:
             Only when ``return_metrics=True``.
         """
         self._check_ready_to_query()
-        if getattr(self, "ensure_all_finite", True):
+        # ensure_all_finite=False (a pipeline that imputes) holds for every
+        # check the strategy makes, down to query_by_measure's
+        with inputs_may_hold_nan(not getattr(self, "ensure_all_finite", True)):
             checked = check_pool(X_pool)  # COO and friends come back as CSR
-        elif num_rows(X_pool) == 0:
-            check_pool(X_pool)  # the same "X_pool is empty" error
-        else:
-            checked = X_pool
-        result = call_strategy(
-            self.query_strategy, self, checked, query_args, query_kwargs,
-            self._strategy_extras(),
-        )
+            result = call_strategy(
+                self.query_strategy, self, checked, query_args, query_kwargs,
+                self._strategy_extras(),
+            )
         idx, metrics = unpack_result(result)
         n_instances = query_kwargs.get("n_instances", query_args[0] if query_args else None)
         query_idx = check_indices(

@@ -251,3 +251,55 @@ def test_nan_probabilities_are_a_clear_error():
 
     with pytest.raises(ValueError, match="non-finite probabilities"):
         STRATEGIES["bald"](NaNModel(), np.zeros((5, 2)))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nan_in_pool_passes_when_the_learner_imputes(name, digits_split):
+    # ActiveLearner(ensure_all_finite=False) reaches every check the strategy
+    # makes: the pool with holes is queried as its imputed copy would be
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    from skal.learners import ActiveLearner
+
+    X_l, y_l, X_pool = digits_split
+    rng = np.random.default_rng(0)
+    holes_l, holes_pool = X_l.copy(), X_pool[:300].copy()
+    holes_l[rng.random(X_l.shape) < 0.05] = np.nan
+    holes_pool[rng.random(holes_pool.shape) < 0.05] = np.nan
+
+    def learner(X_train):
+        pipe = make_pipeline(SimpleImputer(), RandomForestClassifier(n_estimators=8, random_state=0))
+        return ActiveLearner(pipe, name, X_train, y_l, ensure_all_finite=False, random_state=0)
+
+    with_holes = learner(holes_l)
+    imputer = with_holes.estimator[0]
+    filled = learner(imputer.transform(holes_l))
+    picked, _ = with_holes.query(holes_pool, n_instances=4)
+    expected, _ = filled.query(imputer.transform(holes_pool), n_instances=4)
+    np.testing.assert_array_equal(picked, expected)
+    with pytest.raises(ValueError, match="X_pool contains NaN or infinity"):
+        ActiveLearner(with_holes.estimator, name).query(holes_pool, n_instances=4)
+
+
+def test_a_users_measure_honours_the_learners_nan_setting(digits_split):
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from skal.learners import ActiveLearner
+    from skal.strategies import query_by_measure
+
+    def spread_sampling(classifier, X_pool, n_instances=1, *, random_state=None):
+        return query_by_measure(classifier, X_pool, n_instances, measures.entropy,
+                                random_state=random_state)
+
+    X_l, y_l, X_pool = digits_split
+    holes = X_pool.copy()
+    holes[::7, 3] = np.nan
+    pipe = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=300))
+    learner = ActiveLearner(pipe, spread_sampling, X_l, y_l, ensure_all_finite=False, random_state=0)
+    idx, _ = learner.query(holes, n_instances=3)
+    scores = measures.entropy(learner.predict_proba(holes)[None])
+    assert set(idx.tolist()) == set(np.argsort(-scores)[:3].tolist())
