@@ -443,16 +443,18 @@ _POOL_CHUNK_BYTES = 64 * 2**20
 def candidate_rows(X, positions):
     """The candidate rows a round queries from, read lazily when ``X`` is out of core.
 
-    In-memory arrays are indexed (a copy of the candidates); a memory-mapped
-    array or a dask array becomes a lazy dask selection, and a Dataset a
-    ``torch.utils.data.Subset``, so that the strategy reads the candidates
-    chunk by chunk instead of the harness loading them all.
+    In-memory arrays are indexed (a copy of the candidates); a dask array
+    becomes a lazy dask selection, and so does a memory-mapped array when
+    dask is installed (without it, a memmap is the NumPy array it is, and is
+    indexed); a Dataset becomes a ``torch.utils.data.Subset``. The strategy
+    then reads the candidates chunk by chunk instead of the harness loading
+    them all.
     """
     if is_dataset(X):
         from torch.utils.data import Subset
 
         return Subset(X, positions.tolist())
-    if isinstance(X, np.memmap):
+    if isinstance(X, np.memmap) and _have_dask():
         import dask.array as da
 
         row_bytes = max(1, X[:1].nbytes)
@@ -460,6 +462,16 @@ def candidate_rows(X, positions):
     if is_dask(X):
         return X[positions]
     return take_rows(X, positions)
+
+
+def _have_dask():
+    # dask is an optional extra; joblib hands every worker of a parallel run
+    # its large arrays as memmaps, whether or not dask is there.
+    try:
+        import dask.array  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _record(name, seed, round_, n_labels, acc, nll, queried, scores, train_s, query_s):
