@@ -236,6 +236,12 @@ class ActiveLearner(QueryMixin):
             )
         if n_X == 0:
             raise ValueError("X and y are empty: pass at least one labeled sample.")
+        if np.ndim(y) == 2 and np.shape(y)[1] > 1:
+            raise ValueError(
+                f"y has shape {np.shape(y)}: several labels per sample (multi-label or "
+                "multi-output), which skal's learners and strategies do not support yet. "
+                "Pass one label per sample, y of shape (n_samples,)."
+            )
         if self.ensure_all_finite:
             check_finite(X, name="X")
             check_finite(y, name="y")

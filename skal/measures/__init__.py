@@ -19,7 +19,10 @@ Notation: ``p̄ = mean_s p_s``, ``H(p) = -Σ_y p(y) log p(y)`` (nats).
 Two families:
 
 * point-wise scores (``_pointwise.py``): least confident, margin, entropy,
-  the committee measures, BALD, variation ratios, mean STD;
+  the committee measures, BALD, variation ratios, mean STD. Those that
+  measure the disagreement between samples (vote entropy, max
+  disagreement, BALD, variation ratios, mean STD) carry
+  ``needs_samples = True``: with one sample they are 0 everywhere;
 * joint entropies of several points' labels (``_joint.py``): the
   :class:`JointConfigurations` state of BatchBALD, :func:`joint_entropy`
   and :func:`joint_mutual_information`.

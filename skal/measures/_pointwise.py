@@ -24,6 +24,17 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- helpers
+def _between_samples(measure):
+    """Mark a measure of the disagreement between samples (``needs_samples = True``).
+
+    Such a measure is 0 on every point when there is one sample (a model
+    that is not an ensemble, a committee or MC dropout), so a query by it is
+    a random one; :func:`skal.strategies.query_by_measure` warns then.
+    """
+    measure.needs_samples = True
+    return measure
+
+
 def _check_samples(P, name="proba_samples"):
     """Return ``(P, is_torch)`` with P 3-D and floating."""
     if is_tensor(P):
@@ -227,6 +238,7 @@ def consensus_entropy(proba_samples):
     return entropy(proba_samples)
 
 
+@_between_samples
 def vote_entropy(proba_samples):
     """Vote entropy: ``H(V/S)`` where ``V(y)`` counts the samples voting for y.
 
@@ -253,6 +265,7 @@ def vote_entropy(proba_samples):
     return _entropy_rows(counts / P.shape[0], t)
 
 
+@_between_samples
 def bald(proba_samples):
     """BALD, the mutual information between label and model: ``H(p̄) - mean_s H(p_s)``.
 
@@ -310,6 +323,7 @@ def expected_entropy(proba_samples):
     return _expected_entropy(P, t)
 
 
+@_between_samples
 def max_disagreement(proba_samples):
     """Largest disagreement with the consensus: ``max_s KL(p_s ‖ p̄)``.
 
@@ -356,6 +370,7 @@ def max_disagreement(proba_samples):
     return _clip_nonnegative(best, t)
 
 
+@_between_samples
 def var_ratios(proba_samples):
     """Variation ratios: ``1 - (count of the modal vote) / S``.
 
@@ -382,6 +397,7 @@ def var_ratios(proba_samples):
     return 1 - counts.max(-1) / P.shape[0]
 
 
+@_between_samples
 def mean_std(proba_samples):
     """Mean standard deviation: ``(1/K) Σ_k sqrt(E_s[p_k²] - E_s[p_k]²)``.
 

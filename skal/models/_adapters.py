@@ -162,6 +162,7 @@ def predict_proba_samples(estimator, X, **kwargs):
         return predict_proba_samples(
             estimator.steps[-1][1], _leading_transform(estimator, X), **kwargs
         )
+    _check_one_output(estimator)
     members = getattr(estimator, "estimators_", None)
     if (
         members is not None
@@ -190,6 +191,21 @@ def predict_proba_samples(estimator, X, **kwargs):
         f"{type(estimator).__name__} gives no class probabilities: use a classifier "
         "with predict_proba (or predict_proba_samples)."
     )
+
+
+def _check_one_output(estimator):
+    """Refuse a multi-label or multi-output classifier, which gives one distribution per label."""
+    classes = getattr(estimator, "classes_", None)
+    several = getattr(estimator, "n_outputs_", 1) > 1 or (
+        isinstance(classes, list) and len(classes) > 0 and np.ndim(classes[0]) == 1
+    )
+    if several:
+        raise ValueError(
+            f"{type(estimator).__name__} was fitted on several labels per sample (multi-label "
+            "or multi-output y), which skal's strategies and learners do not support yet: fit "
+            "it on one label per sample (y of shape (n_samples,)), or for multi-label data "
+            "query by one label at a time."
+        )
 
 
 def _take_columns(X, cols):

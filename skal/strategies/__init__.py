@@ -39,7 +39,7 @@ Strategies can be named by string, for command lines and grid searches:
 """
 
 from ._adaptive import auto
-from ._base import power_sample, query_by_measure, score_pool, top_n
+from ._base import SingleSampleWarning, power_sample, query_by_measure, score_pool, top_n
 from ._batch_bald import batch_bald
 from ._disagreement import (
     bald,
@@ -143,6 +143,7 @@ def get_strategy(name):
 
 __all__ = [
     "STRATEGIES",
+    "SingleSampleWarning",
     "auto",
     "badge",
     "bald",

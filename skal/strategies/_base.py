@@ -8,6 +8,7 @@ way ends with :func:`top_n` (see "Writing your own strategy" in the docs).
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -16,6 +17,7 @@ from .._containers import is_dask, iter_chunks, num_rows, take_rows
 from .._validation import check_n_instances, check_pool, check_scalar
 
 __all__ = [
+    "SingleSampleWarning",
     "check_chunk_size",
     "iter_proba_samples",
     "labeled_set",
@@ -182,6 +184,34 @@ def score_pool(classifier, X_pool, measure, *, chunk_size=None, predict_params=N
     return scores
 
 
+class SingleSampleWarning(UserWarning):
+    """A measure of the disagreement between samples was given a model with one sample.
+
+    BALD, variation ratios, mean STD and the committee measures score every
+    point 0 then, so the query is random.
+    """
+
+
+def warn_if_one_sample(classifier, measure, P):
+    """Warn when ``measure`` needs several samples and ``P`` holds one.
+
+    Called on a query's predictive samples ``P`` (S first); the measures of
+    :mod:`skal.measures` that compare samples carry ``needs_samples``.
+    """
+    if not getattr(measure, "needs_samples", False) or P.shape[0] != 1:
+        return
+    warnings.warn(
+        f"{getattr(measure, '__name__', 'the measure')} compares predictive samples, but "
+        f"{type(classifier).__name__} gives one, so every point scores 0 and the query is "
+        "random. Use a model with a posterior: skal's DeepProbabilisticEnsemble, DeepEnsemble "
+        "or MCDropoutClassifier, a Committee, or a scikit-learn ensemble (random forest, "
+        "bagging), whose members skal reads as samples. With one sample, query by "
+        "uncertainty instead: margin, entropy, least_confident, or auto.",
+        SingleSampleWarning,
+        stacklevel=4,
+    )
+
+
 def _measure_samples(classifier, measure, P, pooling=None):
     """One finite float64 score per row of the samples ``P``.
 
@@ -192,6 +222,7 @@ def _measure_samples(classifier, measure, P, pooling=None):
     """
     from ..measures import score_images
 
+    warn_if_one_sample(classifier, measure, P)
     if P.ndim > 3:
         scores = score_images(measure, P, pooling)
     elif pooling is not None:

@@ -8,7 +8,7 @@ from sklearn.utils import check_random_state
 from .. import measures
 from .._containers import is_dask, num_rows, take_rows
 from .._validation import check_n_instances, check_pool, check_scalar
-from ._base import _non_finite, check_chunk_size, iter_proba_samples, top_n
+from ._base import _non_finite, check_chunk_size, iter_proba_samples, top_n, warn_if_one_sample
 from ._docstrings import fill_doc
 
 __all__ = ["batch_bald"]
@@ -37,6 +37,8 @@ def _candidate_samples(classifier, X_pool, n_candidates, rng, chunk_size, predic
     for start, stop, P in iter_proba_samples(
         classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params
     ):
+        if start == 0:
+            warn_if_one_sample(classifier, measures.bald, P)
         scores[start:stop] = measures.bald(P)
         if n_candidates is None:
             if all_P is None:  # filled in place: no second copy of the pool's samples
