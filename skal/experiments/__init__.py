@@ -12,7 +12,7 @@ from ._campaign import CampaignSettings, make_model, round_seed, simulate_campai
 from ._experiment import initial_split, load_results, run_experiment
 from ._metrics import aubc, final_accuracy, labels_to_target
 from ._presets import LEARNERS, MODELS, LearnerFactory, make_estimator, make_learner
-from ._records import RunLog, read_run_file
+from ._records import FolderInUseError, RunLog, read_run_file
 from ._report import ExperimentResults
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "LearnerFactory",
     "MODELS",
     "ExperimentResults",
+    "FolderInUseError",
     "RunLog",
     "aubc",
     "final_accuracy",

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import numbers
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from .._containers import is_dask, is_dataset, num_rows, take_rows
 from .._validation import check_finite, check_scalar
 from ..models._label_maps import is_label_maps
 from ._campaign import _SPLIT, CampaignSettings, round_seed, simulate_campaign, strategy_name
-from ._records import RunLog, _jsonable, read_run_file
+from ._records import OutputFolderLock, RunLog, _jsonable, read_run_file
 from ._report import ExperimentResults
 
 __all__ = ["initial_split", "load_results", "run_experiment"]
@@ -198,7 +199,11 @@ def run_experiment(
     pool_subset : int, default=None
         Score only a random subset of this many unlabeled points per round.
     output_dir : path-like, default=None
-        Where the run logs go; None keeps results in memory only.
+        Where the run logs go; None keeps results in memory only. The
+        folder is locked while the experiment runs (``output_dir/.lock``
+        holds the pid): another run on it raises a ``FolderInUseError``
+        (a RuntimeError) at once, and the lock of a killed run is taken
+        over.
     resume : bool, default=True
         Continue runs found in ``output_dir`` instead of starting over.
     n_jobs : int, default=None
@@ -249,6 +254,14 @@ def run_experiment(
         raise ValueError("pass both X_test and y_test, or neither.")
     if X_test is not None:
         X_test, y_test = _validate(X_test, y_test, "X_test")
+        # else the estimator meets X_test only after a first fit, and its error names X
+        shape, test_shape = getattr(X, "shape", None), getattr(X_test, "shape", None)
+        if shape is not None and test_shape is not None and tuple(shape[1:]) != tuple(test_shape[1:]):
+            raise ValueError(
+                f"X_test has samples of shape {tuple(test_shape[1:])} (X_test.shape={tuple(test_shape)}) "
+                f"but X has {tuple(shape[1:])} (X.shape={tuple(shape)}): pass an X_test with the "
+                "same features as X, prepared the same way."
+            )
     seeds = [seeds] if isinstance(seeds, numbers.Integral) else list(seeds)
     if not seeds:
         raise ValueError("seeds is empty: pass at least one seed.")
@@ -288,56 +301,60 @@ def run_experiment(
         "learner": None if learner is None else _describe(learner),
         "data": _fingerprint(X, y, X_test, y_test),
     }
-    runs_dir = None
-    if output_dir is not None:
-        runs_dir = Path(output_dir) / "runs"
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
-        manifest = {**header, "seeds": seeds, "strategies": [n for n, _ in named]}
-        with open(Path(output_dir) / "experiment.json", "w", encoding="utf-8") as fh:
-            json.dump(_jsonable(manifest), fh, indent=2)
+    # One run at a time per output folder: two would interleave their rounds in
+    # the same logs. Taken before anything is written there, held to the end.
+    lock = nullcontext() if output_dir is None else OutputFolderLock(output_dir)
+    with lock:
+        runs_dir = None
+        if output_dir is not None:
+            runs_dir = Path(output_dir) / "runs"
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            manifest = {**header, "seeds": seeds, "strategies": [n for n, _ in named]}
+            with open(Path(output_dir) / "experiment.json", "w", encoding="utf-8") as fh:
+                json.dump(_jsonable(manifest), fh, indent=2)
 
-    logs = {}
-    if runs_dir is not None:
-        for name, spec, seed, *_ in tasks:
-            strategy, options = spec if isinstance(spec, tuple) else (spec, {})
-            logs[(name, seed)] = RunLog(runs_dir, name, seed, {
-                **header,
-                "strategy": strategy if isinstance(strategy, str) else _describe(strategy),
-                "strategy_options": repr(sorted(options.items())),
-            })
-    common = {
-        "estimator": estimator, "learner": learner, "X": X, "y": y, "X_test": X_test,
-        "y_test": y_test, "classes": classes, "settings": settings, "resume": resume,
-    }
-    from tqdm.auto import tqdm
+        logs = {}
+        if runs_dir is not None:
+            for name, spec, seed, *_ in tasks:
+                strategy, options = spec if isinstance(spec, tuple) else (spec, {})
+                logs[(name, seed)] = RunLog(runs_dir, name, seed, {
+                    **header,
+                    "strategy": strategy if isinstance(strategy, str) else _describe(strategy),
+                    "strategy_options": repr(sorted(options.items())),
+                })
+        common = {
+            "estimator": estimator, "learner": learner, "X": X, "y": y, "X_test": X_test,
+            "y_test": y_test, "classes": classes, "settings": settings, "resume": resume,
+        }
+        from tqdm.auto import tqdm
 
-    outer = tqdm(total=len(tasks), desc="runs", disable=not progress)
-    results = []
-    try:
-        if client is not None:
-            results = _run_on_cluster(tasks, logs, common, client, n_jobs, outer)
-        elif n_jobs in (None, 1) or len(tasks) == 1:
-            for task in tasks:
-                results.append(_run_task(*task, log=logs.get(task_key(task)), progress=progress, **common))
-                outer.update(1)
-        else:
-            from joblib import Parallel, cpu_count, delayed, effective_n_jobs, parallel_config
-
-            workers = min(effective_n_jobs(n_jobs), len(tasks))
-            # Each worker gets its share of the cores for torch/BLAS threads;
-            # otherwise every worker starts one thread per core and they fight.
-            with parallel_config(backend="loky", inner_max_num_threads=max(1, cpu_count() // workers)):
-                parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
-                # The arrays go as arguments (not closure variables) so that
-                # joblib memory-maps large ones instead of copying them per run.
-                for records in parallel(
-                    delayed(_run_task)(*task, log=logs.get(task_key(task)), progress=False, **common)
-                    for task in tasks
-                ):
-                    results.append(records)
+        outer = tqdm(total=len(tasks), desc="runs", disable=not progress)
+        results = []
+        try:
+            if client is not None:
+                results = _run_on_cluster(tasks, logs, common, client, n_jobs, outer)
+            elif n_jobs in (None, 1) or len(tasks) == 1:
+                for task in tasks:
+                    results.append(_run_task(*task, log=logs.get(task_key(task)), progress=progress, **common))
                     outer.update(1)
-    finally:
-        outer.close()
+            else:
+                from joblib import Parallel, cpu_count, delayed, effective_n_jobs, parallel_config
+
+                workers = min(effective_n_jobs(n_jobs), len(tasks))
+                # Each worker gets its share of the cores for torch/BLAS threads;
+                # otherwise every worker starts one thread per core and they fight.
+                with parallel_config(backend="loky", inner_max_num_threads=max(1, cpu_count() // workers)):
+                    parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
+                    # The arrays go as arguments (not closure variables) so that
+                    # joblib memory-maps large ones instead of copying them per run.
+                    for records in parallel(
+                        delayed(_run_task)(*task, log=logs.get(task_key(task)), progress=False, **common)
+                        for task in tasks
+                    ):
+                        results.append(records)
+                        outer.update(1)
+        finally:
+            outer.close()
     order = {(name, seed): i for i, (name, _, seed, *_rest) in enumerate(tasks)}
     results.sort(key=lambda recs: order.get((recs[0]["strategy"], recs[0]["seed"]), 0) if recs else 0)
     return ExperimentResults([r for recs in results for r in recs])

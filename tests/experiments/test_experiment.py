@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -189,6 +190,67 @@ def test_resume_after_process_killed(tmp_path):
     assert _strip(read_run_file(log)[1]) == _strip(
         read_run_file(tmp_path / "ref" / "runs" / "slow_random__seed0.jsonl")[1]
     )
+
+
+def _wait_for_rounds(log, n, proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and len(read_run_file(log)[1]) >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{log} did not reach {n} rounds (exit status {proc.poll()})")
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused_and_a_killed_runs_lock_taken_over(digits, tmp_path):
+    X, y = digits
+    script = tmp_path / "campaign.py"
+    script.write_text(_KILL_SCRIPT)
+    folder = tmp_path / "cut"
+    log = folder / "runs" / "slow_random__seed0.jsonl"
+    holder = subprocess.Popen([sys.executable, str(script), str(folder), "slow"])
+    try:
+        _wait_for_rounds(log, 2, holder)
+        manifest = (folder / "experiment.json").read_text()
+        # Refused at once, before it writes anything, naming the holder and the way out.
+        refusal = (rf"{re.escape(str(folder))} is in use by another run \(pid {holder.pid}\).*"
+                   r"Wait for that run to finish, or write to another folder")
+        with pytest.raises(RuntimeError, match=refusal):
+            run_experiment(LogisticRegression(max_iter=100), X, y, strategies=random_pick,
+                           output_dir=folder, **{**SETTINGS, "budget": 30})
+        assert (folder / "experiment.json").read_text() == manifest
+        assert holder.poll() is None  # the holder was not disturbed
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    # The OS dropped the killed run's lock: the next run takes the folder over
+    # and resumes; its rounds follow the killed run's in sequence.
+    n_before = len(read_run_file(log)[1])
+    assert n_before < 8
+    subprocess.run([sys.executable, str(script), str(folder), "fast"], check=True)
+    assert [r["n_labels"] for r in read_run_file(log)[1]] == list(range(10, 81, 10))
+    assert (folder / ".lock").read_text() == ""  # released: no owner left in it
+
+
+def test_interleaved_run_log_is_reported_with_the_file_and_the_way_out(digits, tmp_path):
+    X, y = digits
+    kw = {**SETTINGS, "budget": 30}
+    run_experiment(FOREST, X, y, strategies=random_pick, output_dir=tmp_path, **kw)
+    path = tmp_path / "runs" / "random_pick__seed0.jsonl"
+    header, r0, r1, r2 = path.read_text().splitlines(keepends=True)
+    # What two processes appending to one log leave: round 1 twice.
+    path.write_text(header + r0 + r1 + r1 + r2)
+    named = re.escape(str(path))
+    message = rf"{named}, line 4: round 1 where round 2 should come.*Delete {named}.*--no-resume"
+    with pytest.raises(ValueError, match=message):
+        load_results(tmp_path)  # what skal report reads
+    with pytest.raises(ValueError, match=message):
+        run_experiment(FOREST, X, y, strategies=random_pick, output_dir=tmp_path, **kw)
+    # Both ways out work.
+    res = run_experiment(FOREST, X, y, strategies=random_pick, output_dir=tmp_path, resume=False, **kw)
+    assert [r["n_labels"] for r in res.records] == [10, 20, 30]
+    path.unlink()
+    assert [r["round"] for r in run_experiment(FOREST, X, y, strategies=random_pick, output_dir=tmp_path,
+                                               **kw).records] == [0, 1, 2]
 
 
 def test_parallel_runs_equal_sequential(digits, tmp_path):
