@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["DEFAULTS", "load_config", "main"]
@@ -58,6 +59,59 @@ DEFAULTS = {
 }
 
 
+# What each setting of a config file must be. TOML has no null: a setting
+# whose default is None is simply left out.
+_SETTING_TYPES = {
+    **dict.fromkeys(("dataset", "data_root", "model", "learner", "device", "scheduler", "output", "title"), str),
+    **dict.fromkeys(("n_initial", "batch_size", "budget", "pool_subset", "pool_size", "test_size", "threads",
+                     "n_jobs"), int),
+    **dict.fromkeys(("balanced_initial", "warm_start", "resume", "progress"), bool),
+    **dict.fromkeys(("dataset_params", "model_params", "learner_params", "strategy_options"), dict),
+    "tabular_to_image": (bool, dict),
+}
+# Lists whose single item may stand alone: ``strategies = "random"`` is one
+# strategy, not six of one letter each.
+_LIST_TYPES = {"strategies": str, "seeds": int, "targets": float}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table"}
+
+
+def _is(value, kind):
+    if isinstance(kind, tuple):
+        return any(_is(value, k) for k in kind)
+    if isinstance(value, bool):  # True is an int to Python, not to a config file
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
+
+
+def _check_types(config, path):
+    """Raise a ValueError naming the file and the setting whose value has the wrong type;
+    return the config with a lone item of a list setting made a list."""
+    config = dict(config)
+    for key, value in config.items():
+        if key in _LIST_TYPES:
+            kind = _LIST_TYPES[key]
+            if _is(value, kind):
+                config[key] = value = [value]
+            if not (isinstance(value, list) and all(_is(v, kind) for v in value)):
+                raise ValueError(
+                    f"{path}: {key} must be {_TYPE_NAMES[kind]} or a list of them, got {value!r}."
+                )
+            continue
+        kind = _SETTING_TYPES[key]
+        if not _is(value, kind):
+            expected = " or ".join(_TYPE_NAMES[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise ValueError(f"{path}: {key} must be {expected}, got {value!r}.")
+    for name, options in config.get("strategy_options", {}).items():
+        if not isinstance(options, dict):
+            raise ValueError(
+                f"{path}: strategy_options.{name} must be a table of that strategy's options "
+                f"([strategy_options.{name}]), got {options!r}."
+            )
+    return config
+
+
 def load_config(path):
     """Read a TOML config: the keys of :data:`DEFAULTS`, top level.
 
@@ -66,7 +120,16 @@ def load_config(path):
     ``canvas_size`` of ``mnist-segmentation``) and ``strategy_options``
     (``{strategy: {option: value}}``) are tables; ``tabular_to_image`` is
     true/false or a table of :class:`~skal.preprocessing.TabularToImage`'s
-    parameters.
+    parameters. ``strategies``, ``seeds`` and ``targets`` are lists; a
+    single value stands for a list of one (``strategies = "random"``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a file.
+    ValueError
+        For a file that is not valid TOML, an unknown setting or a value of
+        the wrong type; the message names the file and the setting.
     """
     try:
         import tomllib
@@ -75,15 +138,18 @@ def load_config(path):
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist.")
+        raise FileNotFoundError(f"config file {path} does not exist (or is not a file).")
     with open(path, "rb") as fh:
-        config = tomllib.load(fh)
+        try:
+            config = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path} is not valid TOML: {exc}.") from None
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
         raise ValueError(
             f"{path}: unknown setting(s) {', '.join(unknown)}; valid ones: {', '.join(sorted(DEFAULTS))}."
         )
-    return config
+    return _check_types(config, path)
 
 
 def _csv(value):
@@ -117,11 +183,19 @@ def _key_value(text):
     return key.strip(), value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 1, like every user error of skal."""
+
+    def error(self, message):
+        self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help).\n")
+
+
 def _parser():
     from skal.datasets import DATASETS
     from skal.experiments._presets import LEARNERS, MODELS
+    from skal.strategies import STRATEGIES
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="skal",
         description="scikit-learn-compatible active learning: simulate and compare labeling campaigns.",
     )
@@ -160,7 +234,8 @@ def _parser():
     run.add_argument("--learner-param", dest="learner_param", action="append", type=_key_value,
                      metavar="KEY=VALUE",
                      help="learner parameter, repeatable (e.g. delta=0.1, proxy=logistic, generator__n_steps=200)")
-    run.add_argument("--strategies", type=_csv, help="comma-separated registry names (skal.strategies.STRATEGIES)")
+    run.add_argument("--strategies", type=_csv, metavar="NAMES",
+                     help="comma-separated strategy names, among: " + ", ".join(sorted(STRATEGIES)))
     run.add_argument("--budget", type=int, help="total labels at which each run stops (seed set included)")
     run.add_argument("--batch-size", dest="batch_size", type=int, help="labels queried per round")
     run.add_argument("--initial", dest="n_initial", type=int, help="size of the seed set")
@@ -221,6 +296,66 @@ def _settings(args):
     return settings
 
 
+@contextmanager
+def _blame_on_type_error(what, given):
+    """Report a TypeError (a parameter the constructor does not take) as a ValueError naming the option.
+
+    Only when ``given`` (the user passed such parameters): otherwise the
+    TypeError is not theirs, and passes unchanged.
+    """
+    try:
+        yield
+    except TypeError as exc:
+        if not given:
+            raise
+        raise ValueError(f"{what}: {exc}") from exc
+
+
+def _cpu_cost_notice(estimator):
+    """A line saying what training an ensemble of CNNs on the CPU costs, or None.
+
+    ``skal run --dataset mnist`` (and every image data set) picks a DPE of 8
+    GalCNN members by default, and every round trains all eight: on a CPU
+    that takes minutes per round and seed. Saying so before the first round
+    lets the user pick a lighter setting instead of waiting without a word.
+
+    Parameters
+    ----------
+    estimator : estimator
+        What :func:`~skal.experiments.make_estimator` built (a Pipeline's
+        last step is the network).
+
+    Returns
+    -------
+    notice : str or None
+        None unless the estimator trains several convolutional networks per
+        fit on the CPU.
+    """
+    from skal.models import MLP, DeepEnsemble, DeepProbabilisticEnsemble
+    from skal.models._base import resolve_device
+
+    net = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    # Snapshot ensembles and single networks train one network per fit.
+    if not isinstance(net, (DeepEnsemble, DeepProbabilisticEnsemble)):
+        return None
+    module = net.module
+    if module is MLP or resolve_device(net.device) != "cpu":
+        return None
+    name = getattr(module, "__name__", type(module).__name__)
+    if net.max_epochs is None:
+        # The estimators' default length (skal.models._base.TRAINING_DEFAULTS):
+        # one fit of 8 GalCNNs on 20 MNIST labels took more than 4 CPU-minutes
+        # (one torch thread) when this notice was written.
+        cost = "at least 1,000 gradient steps each: expect minutes per round and seed"
+    else:
+        cost = f"{net.max_epochs} epochs each"
+    return (
+        f"every round trains {net.n_estimators} {name} networks on the CPU, {cost}. Lighter: a GPU "
+        "(--device cuda), one network (--model mc-dropout), fewer members (--model-param n_estimators=2) "
+        "or shorter fits (--model-param max_epochs=30)."
+    )
+
+
 def _subsample(X, y, n, seed, what):
     import numpy as np
     from sklearn.model_selection import train_test_split
@@ -253,33 +388,41 @@ def run_from_settings(settings, out=None):
     from skal.datasets import load_dataset
     from skal.experiments import run_experiment
     from skal.experiments._presets import NEURAL, make_estimator, make_learner
+    from skal.experiments._records import OutputFolderLock
     from skal.models._label_maps import is_label_maps
 
-    data = load_dataset(
-        settings["dataset"],
-        settings["data_root"],
-        flatten=None if settings["model"] in NEURAL else True,
-        **settings["dataset_params"],
-    )
+    # A parameter the constructor does not take is a TypeError of Python's;
+    # say which option gave it.
+    with _blame_on_type_error("--dataset-param (dataset_params)", settings["dataset_params"]):
+        data = load_dataset(
+            settings["dataset"],
+            settings["data_root"],
+            flatten=None if settings["model"] in NEURAL else True,
+            **settings["dataset_params"],
+        )
     X, y = _subsample(data.X_train, data.y_train, settings["pool_size"], 0, "pool_size")
     X_test, y_test = _subsample(data.X_test, data.y_test, settings["test_size"], 1, "test_size")
     images = X.ndim > 2
-    estimator = make_estimator(
-        settings["model"],
-        images=images,
-        classes=data.classes,
-        device=settings["device"],
-        params=settings["model_params"],
-        segmentation=is_label_maps(y),
-        tabular_to_image=settings["tabular_to_image"],
-    )
-    learner = make_learner(
-        settings["learner"],
-        images=images,
-        classes=data.classes,
-        device=settings["device"],
-        params=settings["learner_params"],
-    )
+    with _blame_on_type_error(f"model {settings['model']!r}, --model-param (model_params)",
+                              settings["model_params"]):
+        estimator = make_estimator(
+            settings["model"],
+            images=images,
+            classes=data.classes,
+            device=settings["device"],
+            params=settings["model_params"],
+            segmentation=is_label_maps(y),
+            tabular_to_image=settings["tabular_to_image"],
+        )
+    with _blame_on_type_error(f"learner {settings['learner']!r}, --learner-param (learner_params)",
+                              settings["learner_params"]):
+        learner = make_learner(
+            settings["learner"],
+            images=images,
+            classes=data.classes,
+            device=settings["device"],
+            params=settings["learner_params"],
+        )
     # Options of strategies left out (say by --strategies overriding a
     # config file) are simply unused.
     options = settings["strategy_options"] or {}
@@ -288,50 +431,58 @@ def run_from_settings(settings, out=None):
         prefix + name: (name, dict(options[name])) if name in options else name for name in settings["strategies"]
     }
     output = Path(settings["output"])
-    output.mkdir(parents=True, exist_ok=True)
-    with open(output / "config.json", "w", encoding="utf-8") as fh:
-        json.dump(settings, fh, indent=2, default=str)
-    print(
-        f"skal run: {settings['dataset']} (pool {len(y)}, test {len(y_test)}), model {settings['model']}, "
-        f"learner {settings['learner']}, "
-        f"strategies {', '.join(settings['strategies'])}, {settings['n_initial']} -> {settings['budget']} labels "
-        f"by {settings['batch_size']}, seeds {settings['seeds']}; output {output}/",
-        file=out,
-        flush=True,
-    )
-    client = None
-    if settings["scheduler"]:
-        client = _dask_client(settings["scheduler"], settings["n_jobs"], settings["threads"])
-    try:
-        results = run_experiment(
-            estimator,
-            X,
-            y,
-            X_test=X_test,
-            y_test=y_test,
-            strategies=strategies,
-            learner=learner,
-            n_initial=settings["n_initial"],
-            balanced_initial=settings["balanced_initial"],
-            batch_size=settings["batch_size"],
-            budget=settings["budget"],
-            seeds=settings["seeds"],
-            warm_start=settings["warm_start"],
-            pool_subset=settings["pool_subset"],
-            output_dir=output,
-            resume=settings["resume"],
-            n_jobs=settings["n_jobs"] if client is None else None,
-            client=client,
-            progress=settings["progress"],
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"output {output} is a file, not a folder: pass another --output (output).")
+    # Locked before config.json is written: a second run on a folder in use
+    # is refused before it changes anything there (run_experiment re-enters
+    # the lock, which is this thread's).
+    with OutputFolderLock(output):
+        with open(output / "config.json", "w", encoding="utf-8") as fh:
+            json.dump(settings, fh, indent=2, default=str)
+        print(
+            f"skal run: {settings['dataset']} (pool {len(y)}, test {len(y_test)}), model {settings['model']}, "
+            f"learner {settings['learner']}, "
+            f"strategies {', '.join(settings['strategies'])}, {settings['n_initial']} -> {settings['budget']} labels "
+            f"by {settings['batch_size']}, seeds {settings['seeds']}; output {output}/",
+            file=out,
+            flush=True,
         )
-    finally:
-        if client is not None:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    title = settings["title"] or f"{settings['dataset']}, {settings['model']}"
-    _write_report(results, output, settings["targets"], title, out)
+        notice = _cpu_cost_notice(estimator)
+        if notice:
+            print(f"skal run: note: {notice}", file=sys.stderr, flush=True)
+        client = None
+        if settings["scheduler"]:
+            client = _dask_client(settings["scheduler"], settings["n_jobs"], settings["threads"])
+        try:
+            results = run_experiment(
+                estimator,
+                X,
+                y,
+                X_test=X_test,
+                y_test=y_test,
+                strategies=strategies,
+                learner=learner,
+                n_initial=settings["n_initial"],
+                balanced_initial=settings["balanced_initial"],
+                batch_size=settings["batch_size"],
+                budget=settings["budget"],
+                seeds=settings["seeds"],
+                warm_start=settings["warm_start"],
+                pool_subset=settings["pool_subset"],
+                output_dir=output,
+                resume=settings["resume"],
+                n_jobs=settings["n_jobs"] if client is None else None,
+                client=client,
+                progress=settings["progress"],
+            )
+        finally:
+            if client is not None:
+                cluster = getattr(client, "cluster", None)
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+        title = settings["title"] or f"{settings['dataset']}, {settings['model']}"
+        _write_report(results, output, settings["targets"], title, out)
     return results
 
 
@@ -373,8 +524,15 @@ def _report(folders, output, targets, title):
     if len(folders) > 1 and output is None:
         raise ValueError("several folders are merged into one report: pass --output OUT for it.")
     config = {}
-    if (folders[0] / "config.json").is_file():
-        config = json.loads((folders[0] / "config.json").read_text())
+    config_path = folders[0] / "config.json"
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"{config_path} is not valid JSON ({exc}); it only gives the report's targets and title: "
+                "delete it, or pass --targets and --title."
+            ) from None
     records, origin = [], {}
     for folder in folders:
         found = load_results(folder).records
@@ -395,6 +553,11 @@ def _report(folders, output, targets, title):
     _write_report(ExperimentResults(records), output, targets, title, sys.stdout)
 
 
+# A path that is missing, not a folder, a folder where a file should be, or
+# not writable: what a mistyped --config, --data-root or --output gives.
+_USER_OS_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError, PermissionError)
+
+
 def main(argv=None):
     """Entry point of the ``skal`` console script.
 
@@ -406,8 +569,11 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 1 on a user error (reported on stderr), 130 when interrupted.
+        0 on success, 1 on a user error (reported on stderr in one line,
+        ``skal: error: ...``), 130 when interrupted.
     """
+    from skal.experiments._records import FolderInUseError
+
     args = _parser().parse_args(argv)
     try:
         if args.command == "report":
@@ -417,8 +583,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted: finished rounds are saved; run the same command again to resume.", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"skal: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, FolderInUseError, *_USER_OS_ERRORS) as exc:
+        # What validating the user's settings, files and data raises (skal's
+        # and scikit-learn's checks raise ValueError or TypeError with the
+        # fix in the message); other errors keep their traceback.
+        print(f"skal: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # `skal report DIR | head`: the reader left; not an error of ours.

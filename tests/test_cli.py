@@ -104,10 +104,115 @@ def test_errors_are_reported_clearly(tmp_path, capsys):
         main(["run", "--model", "no-such-model"])
 
 
+def _one_line_error(capsys):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "argv, config, message",
+    [
+        (["--model-param", "foo=1"], None,
+         "model 'logistic', --model-param (model_params): LogisticRegression.__init__() got an unexpected "
+         "keyword argument 'foo'"),
+        ([], 'budget = "thirty"\n', "c.toml: budget must be an integer, got 'thirty'."),
+        ([], "budget = true\n", "c.toml: budget must be an integer, got True."),
+        ([], "seeds = [0, 1.5]\n", "c.toml: seeds must be an integer or a list of them, got [0, 1.5]."),
+        ([], "[strategy_options]\nbald = 3\n", "c.toml: strategy_options.bald must be a table"),
+        ([], "budget = \n", "c.toml is not valid TOML: Invalid value (at line 2, column 10)."),
+        (["--dataset-param", "canvas=3"], None, "--dataset-param (dataset_params): load_dataset('digits') got "
+         "unexpected parameter(s) canvas"),
+        (["--seeds", "a,b"], None, "skal run: error: argument --seeds: expected comma-separated integers"),
+        (["--model-param", "oops"], None, "argument --model-param: expected KEY=VALUE, got 'oops'"),
+    ],
+    ids=["unknown model param", "string budget", "bool budget", "float seed", "options not a table",
+         "bad TOML", "unknown dataset param", "bad --seeds", "model param without ="],
+)
+def test_user_errors_are_one_line_and_status_1(tmp_path, capsys, argv, config, message):
+    if config is not None:
+        (tmp_path / "c.toml").write_text('model = "logistic"\n' + config)
+        argv = ["--config", str(tmp_path / "c.toml"), *argv]
+    try:
+        status = main(["run", "--model", "logistic", *TINY, "-o", str(tmp_path / "res"), *argv])
+    except SystemExit as exc:  # argparse's errors leave through SystemExit
+        status = exc.code
+    assert status == 1
+    assert message in _one_line_error(capsys)
+
+
+def test_a_user_error_from_the_console_has_no_traceback(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('budget = "thirty"\n')
+    result = subprocess.run([sys.executable, "-m", "skal.cli", "run", "--config", str(config), "-o", str(tmp_path)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert result.stderr == f"skal: error: {config}: budget must be an integer, got 'thirty'.\n"
+
+
+def test_a_single_value_in_a_config_stands_for_a_list_of_one(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text('model = "logistic"\nstrategies = "random"\nseeds = 1\ntargets = 0.8\n')
+    assert {k: load_config(config)[k] for k in ("strategies", "seeds", "targets")} == {
+        "strategies": ["random"], "seeds": [1], "targets": [0.8]}
+    out = tmp_path / "res"
+    assert main(["run", "--config", str(config), "--budget", "20", "--batch-size", "5", "--initial", "10",
+                 "--quiet", "-o", str(out)]) == 0
+    assert "strategies random, 10 -> 20" in capsys.readouterr().out
+    assert [p.name for p in (out / "runs").iterdir()] == ["random__seed1.jsonl"]
+
+
+_HOLD_FOLDER = """
+import sys, time
+from skal.experiments._records import OutputFolderLock
+with OutputFolderLock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_run_on_a_folder_in_use_is_refused_in_one_line_and_changes_nothing(tmp_path, capsys):
+    out = tmp_path / "res"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_FOLDER, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert main(["run", "--model", "logistic", "--strategies", "random", *TINY, "-o", str(out)]) == 1
+        err = _one_line_error(capsys)
+        assert f"output folder {out} is in use by another run (pid {holder.pid})" in err
+        assert "write to another folder (skal run --output DIR" in err
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]  # no config.json, no runs
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    # the killed holder's lock is stale: the same command now runs
+    assert main(["run", "--model", "logistic", "--strategies", "random", *TINY, "-o", str(out)]) == 0
+    assert (out / "runs" / "random__seed0.jsonl").is_file()
+
+
+def test_cpu_cost_notice_for_an_ensemble_of_cnns_only():
+    from skal.cli import _cpu_cost_notice
+    from skal.experiments import make_estimator
+
+    notice = _cpu_cost_notice(make_estimator("dpe", images=True, classes=list(range(10)), device="cpu"))
+    assert notice.startswith("every round trains 8 GalCNN networks on the CPU, at least 1,000 gradient steps")
+    assert "--model mc-dropout" in notice and "--device cuda" in notice
+    shorter = make_estimator("deep-ensemble", images=True, device="cpu", params={"n_estimators": 3, "max_epochs": 30})
+    assert _cpu_cost_notice(shorter).startswith("every round trains 3 GalCNN networks on the CPU, 30 epochs each.")
+    # one network, MLP members, scikit-learn models or a GPU: nothing to say
+    assert _cpu_cost_notice(make_estimator("mc-dropout", images=True, device="cpu")) is None
+    assert _cpu_cost_notice(make_estimator("dpe", images=False, device="cpu")) is None
+    assert _cpu_cost_notice(make_estimator("logistic")) is None
+    assert _cpu_cost_notice(make_estimator("dpe", images=True, device="cuda")) is None
+
+
 def test_console_script_help():
     result = subprocess.run([sys.executable, "-m", "skal.cli", "run", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "--config" in result.stdout and "--data-root" in result.stdout
+    # every registered strategy name, not only the defaults the description shows
+    names = " ".join(result.stdout.split())
+    assert all(name in names for name in ("typiclust", "batch_bald", "power_bald", "vote_entropy", "mal"))
     assert set(DEFAULTS["strategies"]) == {"random", "bald", "cluster_margin", "auto"}
     version = subprocess.run([sys.executable, "-m", "skal.cli", "--version"], capture_output=True, text=True, check=False)
     assert version.stdout.startswith("skal ")
@@ -211,7 +316,10 @@ def test_tabular_to_image_run(tmp_path, capsys):
                    "--model-param", "module__widths=[4]", "--strategies", "bald", *TINY,
                    "--device", "cpu", "-o", str(out)])
     assert status == 0
-    assert "F-acc" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "F-acc" in captured.out
+    # a DPE of CNNs on the CPU is announced before it starts
+    assert "skal run: note: every round trains 2 SmallCNN networks on the CPU, 2 epochs each." in captured.err
     assert "TabularToImage" in json.loads((out / "experiment.json").read_text())["estimator"]
 
 
