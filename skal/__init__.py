@@ -8,6 +8,8 @@ skal.measures     acquisition measures on ``(S, n, K)`` probability arrays
 skal.strategies   query strategies with modAL's contract
 skal.learners     ``ActiveLearner`` and ``Committee`` (modAL's API)
 skal.experiments  simulated labeling campaigns, AUBC, learning-curve plots
+skal.session      ``LabelingSession``: a persistent, crash-safe campaign for annotators
+skal.stopping     stopping criteria (stabilizing predictions, uncertainty, plateau)
 """
 
 __version__ = "0.1.0"
@@ -17,9 +19,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "ActiveLearner": "skal.learners",
     "Committee": "skal.learners",
+    "LabelingSession": "skal.session",
 }
 
-__all__ = ["ActiveLearner", "Committee", "__version__"]
+__all__ = ["ActiveLearner", "Committee", "LabelingSession", "__version__"]
 
 
 def __getattr__(name):
