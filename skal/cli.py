@@ -277,6 +277,10 @@ def _parser():
                         help="where the table and plot of several folders go (required with more than one)")
     report.add_argument("--targets", type=_floats, default=None)
     report.add_argument("--title", default=None, help="plot title")
+
+    from skal.session._cli import add_label_parser
+
+    add_label_parser(sub)  # skal label: a labeling campaign on your own data
     return parser
 
 
@@ -578,6 +582,10 @@ def main(argv=None):
     try:
         if args.command == "report":
             _report(args.folders, args.output, args.targets, args.title)
+        elif args.command == "label":
+            from skal.session._cli import run_label
+
+            run_label(args)
         else:
             run_from_settings(_settings(args))
     except KeyboardInterrupt:
