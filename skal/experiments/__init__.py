@@ -12,6 +12,7 @@ from ._campaign import CampaignSettings, make_model, round_seed, simulate_campai
 from ._experiment import initial_split, load_results, run_experiment
 from ._metrics import aubc, final_accuracy, labels_to_target
 from ._presets import LEARNERS, MODELS, LearnerFactory, make_estimator, make_learner
+from ._protocol import HarnessLearner, LearnerCapabilities, learner_capabilities
 from ._records import FolderInUseError, RunLog, read_run_file
 from ._report import ExperimentResults
 
@@ -22,11 +23,14 @@ __all__ = [
     "MODELS",
     "ExperimentResults",
     "FolderInUseError",
+    "HarnessLearner",
+    "LearnerCapabilities",
     "RunLog",
     "aubc",
     "final_accuracy",
     "initial_split",
     "labels_to_target",
+    "learner_capabilities",
     "load_results",
     "make_estimator",
     "make_learner",

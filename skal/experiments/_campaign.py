@@ -8,11 +8,14 @@ pseudo-labels, ...), so every loop skal offers runs here unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import numbers
+import sys
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.base import clone
@@ -22,14 +25,19 @@ from .._containers import is_dask, is_dataset, take_rows
 from .._validation import check_scalar
 from ..learners._query import explicit_params
 from ..models._label_maps import is_label_maps
+from ._protocol import learner_capabilities
 from ._segmentation import evaluate_label_maps
 
 __all__ = [
+    "CampaignData",
     "CampaignSettings",
+    "RunSetup",
+    "RunSpec",
     "candidate_rows",
     "make_model",
     "resolve_strategy",
     "round_seed",
+    "run_campaign",
     "simulate_campaign",
     "strategy_name",
 ]
@@ -194,29 +202,128 @@ def make_model(estimator, random_state, *, warm_start=False):
     return estimator()
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class CampaignData:
+    """The data of a labeling campaign: where it queries and how it is scored.
+
+    Parameters
+    ----------
+    X, y : arrays
+        All candidate data; a run's positions (:class:`RunSpec`) index into
+        them. ``X`` may be out of core (memmap, dask array, Dataset); ``y``
+        labels, or label maps ``(n, h, w)``.
+    X_test, y_test : arrays, default=None
+        A fixed test set, scored after every round; None when each run holds
+        out its own rows of ``X`` (:attr:`RunSpec.test_idx`).
+    classes : array-like, default=None
+        All class labels (for the NLL); default: those of ``y`` and ``y_test``.
+    """
+
+    X: Any
+    y: Any
+    X_test: Any = None
+    y_test: Any = None
+    classes: Any = None
+
+    def __post_init__(self):
+        classes = self.classes
+        if classes is None:
+            labels = [np.asarray(self.y)] + ([] if self.y_test is None else [np.asarray(self.y_test)])
+            classes = np.unique(np.concatenate(labels))
+        object.__setattr__(self, "classes", np.asarray(classes))
+
+    def test_set(self, test_idx=None):
+        """``(X_test, y_test)`` of a run: the fixed test set, or the rows ``test_idx`` of ``X``."""
+        if test_idx is None:
+            return self.X_test, self.y_test
+        return take_rows(self.X, test_idx), self.y[test_idx]
+
+    def __sizeof__(self):
+        # What dask's sizeof reads: joblib's dask backend then scatters the
+        # data to the cluster once instead of shipping it with every run.
+        try:
+            from dask.sizeof import sizeof
+        except ImportError:
+            sizeof = sys.getsizeof
+        parts = (self.X, self.y, self.X_test, self.y_test, self.classes)
+        return object.__sizeof__(self) + sum(sizeof(part) for part in parts if part is not None)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RunSpec:
+    """Who a run is: its strategy, its seed and its splits of the data.
+
+    Parameters
+    ----------
+    name : str
+        Display name of the strategy, stored in every record.
+    strategy : callable, str or (strategy, options)
+        What :func:`resolve_strategy` takes.
+    seed : int
+        Seed of the run; every random choice derives from it (:func:`round_seed`).
+    pool_idx : ndarray of int
+        Positions of ``X`` that form the pool (the seed set included).
+    initial_idx : ndarray of int
+        Positions labeled before the first query.
+    test_idx : ndarray of int, default=None
+        Positions of ``X`` held out as the run's test set; None: the data's
+        fixed test set.
+    """
+
+    name: str
+    strategy: Any
+    seed: int
+    pool_idx: Any
+    initial_idx: Any
+    test_idx: Any = None
+
+    @property
+    def key(self):
+        """``(name, seed)``: what tells the runs of an experiment apart."""
+        return self.name, self.seed
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RunSetup:
+    """What every run of an experiment shares besides its data.
+
+    Parameters
+    ----------
+    estimator : estimator or callable
+        What :func:`make_model` takes.
+    learner : callable, default=None
+        Learner factory (see :func:`simulate_campaign`); :class:`skal.ActiveLearner` when None.
+    settings : CampaignSettings, default=CampaignSettings()
+    resume : bool, default=True
+        Continue from the rounds a run's log holds.
+    """
+
+    estimator: Any
+    learner: Any = None
+    settings: CampaignSettings = dataclasses.field(default_factory=CampaignSettings)
+    resume: bool = True
+
+    def build_learner(self, strategy, seed):
+        """A run's fresh learner: a seeded model, driven by ``strategy``."""
+        model = make_model(self.estimator, round_seed(seed, 0, _MODEL), warm_start=self.settings.warm_start)
+        factory = self.learner or _default_learner
+        random_state = round_seed(seed, 0, _STRATEGY)
+        if "random_state" in explicit_params(factory)[1]:
+            return factory(estimator=model, query_strategy=strategy, random_state=random_state)
+        return factory(estimator=model, query_strategy=strategy)
+
+
 def _default_learner(estimator, query_strategy, random_state):
     from skal.learners import ActiveLearner
 
     return ActiveLearner(estimator, query_strategy, random_state=random_state)
 
 
-def _make_learner(factory, model, strategy, random_state):
-    if "random_state" in explicit_params(factory)[1]:
-        return factory(estimator=model, query_strategy=strategy, random_state=random_state)
-    return factory(estimator=model, query_strategy=strategy)
-
-
-def _evaluate(learner, X_test, y_test, classes):
-    from skal.models import get_classes
-    from skal.models._adapters import align_columns
-
-    proba = np.asarray(learner.predict_proba(X_test), dtype=np.float64)
-    # A model that has not seen every class yet scores the others 0.
-    proba = align_columns(proba, get_classes(learner), classes, encoded=False)
-    proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-300, None)
-    accuracy = float(np.mean(classes[proba.argmax(axis=1)] == y_test))
-    nll = float(log_loss(y_test, proba, labels=classes))
-    return accuracy, nll
+def _check_settings(settings):
+    settings = CampaignSettings() if settings is None else settings
+    if not isinstance(settings, CampaignSettings):
+        raise TypeError(f"settings must be a CampaignSettings, got {type(settings).__name__}.")
+    return settings
 
 
 def simulate_campaign(
@@ -271,7 +378,9 @@ def simulate_campaign(
     learner : callable, default=None
         ``learner(estimator=..., query_strategy=..., random_state=...)``
         returning a learner with modAL's API (``random_state`` only when the
-        factory takes it); :class:`skal.ActiveLearner` when None.
+        factory takes it); :class:`skal.ActiveLearner` when None. What else
+        a learner may offer the harness is declared by
+        :class:`~skal.experiments.HarnessLearner`.
     classes : ndarray, default=None
         All class labels (for the NLL); default: those of ``y`` and ``y_test``.
     log : RunLog, default=None
@@ -303,95 +412,163 @@ def simulate_campaign(
         labels of the round's candidates (CEAL: ``delta``, ``n_pseudo``,
         ``n_pseudo_correct``).
     """
-    settings = CampaignSettings() if settings is None else settings
-    if not isinstance(settings, CampaignSettings):
-        raise TypeError(f"settings must be a CampaignSettings, got {type(settings).__name__}.")
-    strategy_func, options = resolve_strategy(strategy)
-    name = strategy_name(strategy) if name is None else name
-    if classes is None:
-        classes = np.unique(np.concatenate([np.asarray(y), np.asarray(y_test)]))
-    classes = np.asarray(classes)
-    query_seeded = "random_state" in explicit_params(strategy_func)[1]
-
-    model = make_model(estimator, round_seed(seed, 0, _MODEL), warm_start=settings.warm_start)
-    active = _make_learner(
-        learner or _default_learner, model, strategy_func, round_seed(seed, 0, _STRATEGY)
+    setup = RunSetup(estimator, learner, _check_settings(settings), resume)
+    run = RunSpec(
+        name=strategy_name(strategy) if name is None else name,
+        strategy=strategy, seed=seed, pool_idx=pool_idx, initial_idx=initial_idx,
     )
+    return run_campaign(run, CampaignData(X, y, X_test, y_test, classes), setup, log=log, progress=progress)
 
-    records = log.load(resume=resume) if log is not None else []
-    batches = [np.asarray(r["queried"], dtype=np.intp) for r in records]
-    labeled = np.concatenate(batches) if batches else np.asarray(initial_idx, dtype=np.intp)
-    is_unlabeled = np.zeros(len(X), dtype=bool)
-    is_unlabeled[np.asarray(pool_idx, dtype=np.intp)] = True
-    is_unlabeled[labeled] = False
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+def run_campaign(run, data, setup, log=None, progress=False):
+    """Run (or resume) one campaign: :func:`simulate_campaign`'s body, and the
+    task every executor of :func:`~skal.experiments.run_experiment` runs.
 
-        bar = tqdm(total=settings.n_rounds, initial=len(records), desc=f"{name} seed {seed}", leave=False)
-    try:
-        def query(round_, is_unlabeled, n_labeled):
-            """The round's candidates and the learner's query over them (seeded by the round)."""
-            candidates = np.flatnonzero(is_unlabeled)
-            if settings.pool_subset is not None and len(candidates) > settings.pool_subset:
-                rng = np.random.default_rng(round_seed(seed, round_, _SUBSET))
-                candidates = np.sort(rng.choice(candidates, size=settings.pool_subset, replace=False))
-            n = min(settings.batch_size, settings.budget - n_labeled, len(candidates))
-            query_kwargs = {**options, "n_instances": n}
-            if query_seeded:
-                query_kwargs["random_state"] = round_seed(seed, round_, _STRATEGY)
-            with warnings.catch_warnings():
-                # a strategy that returns bare indices simply records no scores
-                warnings.filterwarnings("ignore", message="the query strategy returned bare indices")
-                picked, _, scores = active.query(
-                    candidate_rows(X, candidates), return_metrics=True, **query_kwargs
-                )
-            return candidates[picked], scores, candidates
+    Parameters
+    ----------
+    run : RunSpec
+    data : CampaignData
+    setup : RunSetup
+    log : RunLog, default=None
+        A run log, or any object with its ``load(resume)`` and ``append(record)``.
+    progress : bool, default=False
 
-        if records and len(labeled) < settings.budget and is_unlabeled.any():
-            if getattr(active, "replays_queries", False):
-                _replay_with_queries(active, X, y, batches, pool_idx, query)
-            else:
-                _rebuild(active, X, y, batches, replay=settings.warm_start or getattr(active, "history_dependent", False))
+    Returns
+    -------
+    records : list of dict
+        As :func:`simulate_campaign` returns them.
+    """
+    campaign = _Campaign(run, data, setup)
+    records = log.load(resume=setup.resume) if log is not None else []
+    campaign.start_from(records)
+    X_test, y_test = data.test_set(run.test_idx)
+    with _round_bar(progress, setup.settings.n_rounds, len(records), f"{run.name} seed {run.seed}") as bar:
+        if records and campaign.goes_on():
+            campaign.restore()
         round_ = len(records)
-        while round_ == 0 or (len(labeled) < settings.budget and is_unlabeled.any()):
-            if round_ == 0:
-                batch, scores, query_s = np.asarray(initial_idx, dtype=np.intp), None, 0.0
-                candidates = None
-            else:
-                t0 = time.perf_counter()
-                batch, scores, candidates = query(round_, is_unlabeled, len(labeled))
-                query_s = time.perf_counter() - t0
-                labeled = np.concatenate([labeled, batch])
-                is_unlabeled[batch] = False
-            t0 = time.perf_counter()
-            active.teach(take_rows(X, batch), y[batch])
-            train_s = time.perf_counter() - t0
-            # label maps (segmentation): pixel accuracy and NLL, and the mean IoU
-            if is_label_maps(y_test):
-                accuracy, nll, miou = evaluate_label_maps(active, X_test, y_test, classes)
-            else:
-                (accuracy, nll), miou = _evaluate(active, X_test, y_test, classes), None
-            record = _record(name, seed, round_, len(labeled), accuracy, nll, batch, scores, train_s, query_s)
-            if miou is not None:
-                record["miou"] = miou
-            if hasattr(active, "describe_round"):
-                # what the learner did besides the batch (CEAL's pseudo-labels, scored
-                # against the true labels of the pool its query saw; BGADL's twins; ...)
-                y_pool = None if candidates is None else np.asarray(y)[candidates]
-                record["learner"] = active.describe_round(y_pool=y_pool)
+        while round_ == 0 or campaign.goes_on():
+            record = campaign.play_round(round_, X_test, y_test)
             records.append(record)
             if log is not None:
                 log.append(record)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(labels=len(labeled), acc=f"{accuracy:.3f}")
+                bar.set_postfix(labels=record["n_labels"], acc=f"{record['accuracy']:.3f}")
             round_ += 1
-    finally:
-        if bar is not None:
-            bar.close()
     return records
+
+
+@contextlib.contextmanager
+def _round_bar(show, total, done, desc):
+    """A tqdm bar over a run's rounds, or None."""
+    if not show:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=done, desc=desc, leave=False)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+class _Campaign:
+    """One run between its rounds: the learner, the labeled set, and the round's steps."""
+
+    def __init__(self, run, data, setup):
+        self.run, self.data, self.settings = run, data, setup.settings
+        strategy, self.options = resolve_strategy(run.strategy)
+        self.query_seeded = "random_state" in explicit_params(strategy)[1]
+        self.learner = setup.build_learner(strategy, run.seed)
+        self.capabilities = learner_capabilities(self.learner)
+
+    def start_from(self, records):
+        """The labeled set and the unlabeled pool after the recorded rounds."""
+        self.batches = [np.asarray(r["queried"], dtype=np.intp) for r in records]
+        self.labeled = (
+            np.concatenate(self.batches) if self.batches else np.asarray(self.run.initial_idx, dtype=np.intp)
+        )
+        self.is_unlabeled = np.zeros(len(self.data.X), dtype=bool)
+        self.is_unlabeled[np.asarray(self.run.pool_idx, dtype=np.intp)] = True
+        self.is_unlabeled[self.labeled] = False
+
+    def goes_on(self):
+        """Whether another round fits the budget and the pool."""
+        return len(self.labeled) < self.settings.budget and self.is_unlabeled.any()
+
+    def restore(self):
+        """Bring the fresh learner to where the recorded rounds left it."""
+        X, y = self.data.X, self.data.y
+        if self.capabilities.replays_queries:
+            _replay_with_queries(self.learner, X, y, self.batches, self.run.pool_idx, self.query)
+        else:
+            replay = self.settings.warm_start or self.capabilities.history_dependent
+            _rebuild(self.learner, X, y, self.batches, replay=replay)
+
+    def query(self, round_, is_unlabeled, n_labeled):
+        """The round's candidates and the learner's query over them (seeded by the round)."""
+        settings, seed = self.settings, self.run.seed
+        candidates = np.flatnonzero(is_unlabeled)
+        if settings.pool_subset is not None and len(candidates) > settings.pool_subset:
+            rng = np.random.default_rng(round_seed(seed, round_, _SUBSET))
+            candidates = np.sort(rng.choice(candidates, size=settings.pool_subset, replace=False))
+        n = min(settings.batch_size, settings.budget - n_labeled, len(candidates))
+        query_kwargs = {**self.options, "n_instances": n}
+        if self.query_seeded:
+            query_kwargs["random_state"] = round_seed(seed, round_, _STRATEGY)
+        with warnings.catch_warnings():
+            # a strategy that returns bare indices simply records no scores
+            warnings.filterwarnings("ignore", message="the query strategy returned bare indices")
+            picked, _, scores = self.learner.query(
+                candidate_rows(self.data.X, candidates), return_metrics=True, **query_kwargs
+            )
+        return candidates[picked], scores, candidates
+
+    def play_round(self, round_, X_test, y_test):
+        """Round 0 teaches the seed set, a later round what the learner queries; then score. The record."""
+        if round_ == 0:
+            batch, scores, candidates = np.asarray(self.run.initial_idx, dtype=np.intp), None, None
+            query_s = 0.0
+        else:
+            t0 = time.perf_counter()
+            batch, scores, candidates = self.query(round_, self.is_unlabeled, len(self.labeled))
+            query_s = time.perf_counter() - t0
+            self.labeled = np.concatenate([self.labeled, batch])
+            self.is_unlabeled[batch] = False
+        t0 = time.perf_counter()
+        self.learner.teach(take_rows(self.data.X, batch), self.data.y[batch])
+        train_s = time.perf_counter() - t0
+        accuracy, nll, miou = self.score(X_test, y_test)
+        record = _record(self.run.name, self.run.seed, round_, len(self.labeled), accuracy, nll, batch, scores,
+                         train_s, query_s)
+        if miou is not None:
+            record["miou"] = miou
+        if self.capabilities.describes_rounds:
+            # what the learner did besides the batch (CEAL's pseudo-labels, scored
+            # against the true labels of the pool its query saw; BGADL's twins; ...)
+            y_pool = None if candidates is None else np.asarray(self.data.y)[candidates]
+            record["learner"] = self.learner.describe_round(y_pool=y_pool)
+        return record
+
+    def score(self, X_test, y_test):
+        """Accuracy, NLL and (for label maps: per pixel) the mean IoU, else None."""
+        if is_label_maps(y_test):
+            return evaluate_label_maps(self.learner, X_test, y_test, self.data.classes)
+        return (*_evaluate(self.learner, X_test, y_test, self.data.classes), None)
+
+
+def _evaluate(learner, X_test, y_test, classes):
+    from skal.models import get_classes
+    from skal.models._adapters import align_columns
+
+    proba = np.asarray(learner.predict_proba(X_test), dtype=np.float64)
+    # A model that has not seen every class yet scores the others 0.
+    proba = align_columns(proba, get_classes(learner), classes, encoded=False)
+    proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-300, None)
+    accuracy = float(np.mean(classes[proba.argmax(axis=1)] == y_test))
+    nll = float(log_loss(y_test, proba, labels=classes))
+    return accuracy, nll
 
 
 def _replay_with_queries(learner, X, y, batches, pool_idx, query):

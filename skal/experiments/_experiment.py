@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -13,10 +14,19 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, column_or_1d
 
-from .._containers import is_dask, is_dataset, num_rows, take_rows
+from .._containers import is_dask, is_dataset, num_rows
 from .._validation import check_finite, check_scalar
 from ..models._label_maps import is_label_maps
-from ._campaign import _SPLIT, CampaignSettings, round_seed, simulate_campaign, strategy_name
+from ._campaign import (
+    _SPLIT,
+    CampaignData,
+    CampaignSettings,
+    RunSetup,
+    RunSpec,
+    round_seed,
+    run_campaign,
+    strategy_name,
+)
 from ._records import OutputFolderLock, RunLog, _jsonable, read_run_file
 from ._report import ExperimentResults
 
@@ -125,6 +135,35 @@ def _validate(X, y, name):
     return X, y
 
 
+class _Default:
+    """A keyword's default, told apart from the same value passed on purpose (shown as the value)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return repr(self.value)
+
+
+#: run_experiment's keywords of the campaign settings, defaulting to CampaignSettings' defaults.
+_SETTING = {field.name: _Default(field.default) for field in dataclasses.fields(CampaignSettings)}
+
+
+def _campaign_settings(settings, keywords):
+    """The settings object: ``settings`` as given, or built once from the keywords."""
+    given = sorted(k for k, v in keywords.items() if not isinstance(v, _Default))
+    if settings is None:
+        return CampaignSettings(**{k: v.value if isinstance(v, _Default) else v for k, v in keywords.items()})
+    if not isinstance(settings, CampaignSettings):
+        raise TypeError(f"settings must be a CampaignSettings, got {type(settings).__name__}.")
+    if given:
+        raise TypeError(
+            f"pass the campaign settings either as settings=CampaignSettings(...) or as keywords, "
+            f"not both: {', '.join(given)} given with settings. Put them in the CampaignSettings."
+        )
+    return settings
+
+
 def run_experiment(
     estimator,
     X,
@@ -134,14 +173,15 @@ def run_experiment(
     learner=None,
     X_test=None,
     y_test=None,
-    test_size=0.25,
-    n_initial=20,
-    balanced_initial=True,
-    batch_size=10,
-    budget=100,
+    test_size=_SETTING["test_size"],
+    n_initial=_SETTING["n_initial"],
+    balanced_initial=_SETTING["balanced_initial"],
+    batch_size=_SETTING["batch_size"],
+    budget=_SETTING["budget"],
     seeds=(0,),
-    warm_start=False,
-    pool_subset=None,
+    warm_start=_SETTING["warm_start"],
+    pool_subset=_SETTING["pool_subset"],
+    settings=None,
     output_dir=None,
     resume=True,
     n_jobs=None,
@@ -179,7 +219,8 @@ def run_experiment(
         ``learner(estimator=..., query_strategy=..., random_state=...)``
         (``random_state`` only when it takes it), e.g. a
         :class:`skal.learners.Committee` factory; :class:`skal.ActiveLearner`
-        when None.
+        when None. What else a learner may offer the harness is declared by
+        :class:`HarnessLearner`.
     X_test, y_test : array-like, default=None
         Fixed test set; when None a stratified ``test_size`` split of ``X``
         is made per seed.
@@ -198,6 +239,10 @@ def run_experiment(
         Keep training the model between rounds instead of from scratch.
     pool_subset : int, default=None
         Score only a random subset of this many unlabeled points per round.
+    settings : CampaignSettings, default=None
+        The campaign settings as one object, instead of the keywords
+        ``test_size`` to ``pool_subset`` above (passing both is a
+        TypeError).
     output_dir : path-like, default=None
         Where the run logs go; None keeps results in memory only. The
         folder is locked while the experiment runs (``output_dir/.lock``
@@ -240,15 +285,39 @@ def run_experiment(
     >>> [r["n_labels"] for r in res.records]
     [6, 11, 16]
     """
-    settings = CampaignSettings(
-        n_initial=n_initial,
-        balanced_initial=balanced_initial,
-        batch_size=batch_size,
-        budget=budget,
-        warm_start=warm_start,
-        pool_subset=pool_subset,
-        test_size=test_size,
-    )
+    settings = _campaign_settings(settings, {
+        "n_initial": n_initial, "balanced_initial": balanced_initial, "batch_size": batch_size,
+        "budget": budget, "warm_start": warm_start, "pool_subset": pool_subset, "test_size": test_size,
+    })
+    X, y, X_test, y_test = _check_data(X, y, X_test, y_test)
+    seeds = _check_seeds(seeds)
+    named = _named_strategies(strategies)
+    data = CampaignData(X, y, X_test, y_test)
+    runs = [run for seed in seeds for run in _runs_of_seed(seed, named, data, settings)]
+    header = _run_header(settings, data, estimator, learner)
+    setup = RunSetup(estimator, learner, settings, resume)
+    # One run at a time per output folder: two would interleave their rounds in
+    # the same logs. Taken before anything is written there, held to the end.
+    lock = nullcontext() if output_dir is None else OutputFolderLock(output_dir)
+    with lock:
+        logs = {} if output_dir is None else _open_logs(output_dir, header, seeds, named, runs)
+        from tqdm.auto import tqdm
+
+        outer = tqdm(total=len(runs), desc="runs", disable=not progress)
+        results = []
+        try:
+            for records in _execute(runs, data, setup, logs, n_jobs=n_jobs, client=client, progress=progress):
+                results.append(records)
+                outer.update(1)
+        finally:
+            outer.close()
+    order = {run.key: i for i, run in enumerate(runs)}
+    results.sort(key=lambda recs: order.get((recs[0]["strategy"], recs[0]["seed"]), 0) if recs else 0)
+    return ExperimentResults([r for recs in results for r in recs])
+
+
+def _check_data(X, y, X_test, y_test):
+    """X and y, and a fixed test set if given, validated."""
     X, y = _validate(X, y, "X")
     if (X_test is None) != (y_test is None):
         raise ValueError("pass both X_test and y_test, or neither.")
@@ -262,102 +331,71 @@ def run_experiment(
                 f"but X has {tuple(shape[1:])} (X.shape={tuple(shape)}): pass an X_test with the "
                 "same features as X, prepared the same way."
             )
+    return X, y, X_test, y_test
+
+
+def _check_seeds(seeds):
     seeds = [seeds] if isinstance(seeds, numbers.Integral) else list(seeds)
     if not seeds:
         raise ValueError("seeds is empty: pass at least one seed.")
-    seeds = [check_scalar(s, "seeds", numbers.Integral) for s in seeds]
-    named = _named_strategies(strategies)
-    classes = np.unique(y if y_test is None else np.concatenate([y, y_test]))
+    return [check_scalar(s, "seeds", numbers.Integral) for s in seeds]
 
-    tasks = []
-    for seed in seeds:
-        if X_test is None:
-            pool_idx, test_idx = train_test_split(
-                np.arange(len(y)),
-                test_size=settings.test_size,
-                stratify=None if is_label_maps(y) else y,
-                random_state=round_seed(seed, -1, _SPLIT),
-            )
-            pool_idx, test_idx = np.sort(pool_idx), np.sort(test_idx)
-        else:
-            pool_idx, test_idx = np.arange(len(y)), None
-        if settings.budget > len(pool_idx):
-            raise ValueError(
-                f"budget={settings.budget} exceeds the pool size ({len(pool_idx)}): lower the budget."
-            )
-        initial = initial_split(
-            y, pool_idx, settings.n_initial, balanced=settings.balanced_initial,
-            random_state=round_seed(seed, -1, _SPLIT + 1),
+
+def _runs_of_seed(seed, named, data, settings):
+    """The runs of one seed, one per strategy, all on the seed's split of the data."""
+    y = data.y
+    if data.X_test is None:
+        pool_idx, test_idx = train_test_split(
+            np.arange(len(y)),
+            test_size=settings.test_size,
+            stratify=None if is_label_maps(y) else y,
+            random_state=round_seed(seed, -1, _SPLIT),
         )
-        tasks.extend((name, spec, seed, pool_idx, test_idx, initial) for name, spec in named)
+        pool_idx, test_idx = np.sort(pool_idx), np.sort(test_idx)
+    else:
+        pool_idx, test_idx = np.arange(len(y)), None
+    if settings.budget > len(pool_idx):
+        raise ValueError(
+            f"budget={settings.budget} exceeds the pool size ({len(pool_idx)}): lower the budget."
+        )
+    initial = initial_split(
+        y, pool_idx, settings.n_initial, balanced=settings.balanced_initial,
+        random_state=round_seed(seed, -1, _SPLIT + 1),
+    )
+    return [
+        RunSpec(name=name, strategy=spec, seed=seed, pool_idx=pool_idx, initial_idx=initial, test_idx=test_idx)
+        for name, spec in named
+    ]
 
-    # What a run log's header pins: a resumed run must match all of it.
-    header = {
+
+def _run_header(settings, data, estimator, learner):
+    """What a run log's header pins: a resumed run must match all of it."""
+    return {
         **settings.as_dict(),
-        "test_size": settings.test_size if X_test is None else None,
-        "n_samples": len(y),
-        "n_test": None if y_test is None else len(y_test),
+        "test_size": settings.test_size if data.X_test is None else None,
+        "n_samples": len(data.y),
+        "n_test": None if data.y_test is None else len(data.y_test),
         "estimator": _describe(estimator),
         "learner": None if learner is None else _describe(learner),
-        "data": _fingerprint(X, y, X_test, y_test),
+        "data": _fingerprint(data.X, data.y, data.X_test, data.y_test),
     }
-    # One run at a time per output folder: two would interleave their rounds in
-    # the same logs. Taken before anything is written there, held to the end.
-    lock = nullcontext() if output_dir is None else OutputFolderLock(output_dir)
-    with lock:
-        runs_dir = None
-        if output_dir is not None:
-            runs_dir = Path(output_dir) / "runs"
-            Path(output_dir).mkdir(parents=True, exist_ok=True)
-            manifest = {**header, "seeds": seeds, "strategies": [n for n, _ in named]}
-            with open(Path(output_dir) / "experiment.json", "w", encoding="utf-8") as fh:
-                json.dump(_jsonable(manifest), fh, indent=2)
 
-        logs = {}
-        if runs_dir is not None:
-            for name, spec, seed, *_ in tasks:
-                strategy, options = spec if isinstance(spec, tuple) else (spec, {})
-                logs[(name, seed)] = RunLog(runs_dir, name, seed, {
-                    **header,
-                    "strategy": strategy if isinstance(strategy, str) else _describe(strategy),
-                    "strategy_options": repr(sorted(options.items())),
-                })
-        common = {
-            "estimator": estimator, "learner": learner, "X": X, "y": y, "X_test": X_test,
-            "y_test": y_test, "classes": classes, "settings": settings, "resume": resume,
-        }
-        from tqdm.auto import tqdm
 
-        outer = tqdm(total=len(tasks), desc="runs", disable=not progress)
-        results = []
-        try:
-            if client is not None:
-                results = _run_on_cluster(tasks, logs, common, client, n_jobs, outer)
-            elif n_jobs in (None, 1) or len(tasks) == 1:
-                for task in tasks:
-                    results.append(_run_task(*task, log=logs.get(task_key(task)), progress=progress, **common))
-                    outer.update(1)
-            else:
-                from joblib import Parallel, cpu_count, delayed, effective_n_jobs, parallel_config
-
-                workers = min(effective_n_jobs(n_jobs), len(tasks))
-                # Each worker gets its share of the cores for torch/BLAS threads;
-                # otherwise every worker starts one thread per core and they fight.
-                with parallel_config(backend="loky", inner_max_num_threads=max(1, cpu_count() // workers)):
-                    parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
-                    # The arrays go as arguments (not closure variables) so that
-                    # joblib memory-maps large ones instead of copying them per run.
-                    for records in parallel(
-                        delayed(_run_task)(*task, log=logs.get(task_key(task)), progress=False, **common)
-                        for task in tasks
-                    ):
-                        results.append(records)
-                        outer.update(1)
-        finally:
-            outer.close()
-    order = {(name, seed): i for i, (name, _, seed, *_rest) in enumerate(tasks)}
-    results.sort(key=lambda recs: order.get((recs[0]["strategy"], recs[0]["seed"]), 0) if recs else 0)
-    return ExperimentResults([r for recs in results for r in recs])
+def _open_logs(output_dir, header, seeds, named, runs):
+    """Write the experiment's manifest; the log of every run, by its key."""
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    manifest = {**header, "seeds": seeds, "strategies": [n for n, _ in named]}
+    with open(Path(output_dir) / "experiment.json", "w", encoding="utf-8") as fh:
+        json.dump(_jsonable(manifest), fh, indent=2)
+    logs = {}
+    for run in runs:
+        strategy, options = run.strategy if isinstance(run.strategy, tuple) else (run.strategy, {})
+        logs[run.key] = RunLog(Path(output_dir) / "runs", run.name, run.seed, {
+            **header,
+            "strategy": strategy if isinstance(strategy, str) else _describe(strategy),
+            "strategy_options": repr(sorted(options.items())),
+        })
+    return logs
 
 
 def _describe(obj):
@@ -381,21 +419,39 @@ def _fingerprint(X, y, X_test, y_test):
     return {"shapes": shapes, "labels_sha1": digest}
 
 
-def task_key(task):
-    """``(strategy name, seed)`` of a task tuple."""
-    return task[0], task[2]
+# -- executing the runs ------------------------------------------------------------------
+#
+# One task, run_campaign(run, data, setup, log, progress), and three executors
+# of it: here one run after the other, on joblib's loky processes, or on a Dask
+# cluster through joblib's dask backend. Each yields a run's records as it ends.
 
 
-def _run_task(name, spec, seed, pool_idx, test_idx, initial, *, estimator, learner, X, y, X_test,
-              y_test, classes, settings, log, resume, progress):
-    """One (strategy, seed) run, written to ``log`` (a RunLog, or a cluster's proxy of one)."""
-    if test_idx is not None:
-        X_test, y_test = take_rows(X, test_idx), y[test_idx]
-    return simulate_campaign(
-        estimator, spec, X, y, X_test, y_test,
-        pool_idx=pool_idx, initial_idx=initial, seed=seed, settings=settings, learner=learner,
-        classes=classes, log=log, resume=resume, progress=progress, name=name,
-    )
+def _execute(runs, data, setup, logs, *, n_jobs, client, progress):
+    """Every run's records, as each run finishes, from the executor the arguments choose."""
+    calls = [(run, data, setup, logs.get(run.key)) for run in runs]
+    if client is not None:
+        return _on_dask(calls, client=client, n_jobs=n_jobs, resume=setup.resume)
+    if n_jobs in (None, 1) or len(calls) == 1:
+        return _in_this_process(calls, progress=progress)
+    return _on_loky(calls, n_jobs=n_jobs)
+
+
+def _in_this_process(calls, *, progress):
+    for args in calls:
+        yield run_campaign(*args, progress=progress)
+
+
+def _on_loky(calls, *, n_jobs):
+    from joblib import Parallel, cpu_count, delayed, effective_n_jobs, parallel_config
+
+    workers = min(effective_n_jobs(n_jobs), len(calls))
+    # Each worker gets its share of the cores for torch/BLAS threads;
+    # otherwise every worker starts one thread per core and they fight.
+    with parallel_config(backend="loky", inner_max_num_threads=max(1, cpu_count() // workers)):
+        parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
+        # The data go as an argument (not a closure variable), so that joblib
+        # memory-maps its large arrays instead of copying them per run.
+        yield from parallel(delayed(run_campaign)(*args, progress=False) for args in calls)
 
 
 class _QueuedLog:
@@ -412,18 +468,16 @@ class _QueuedLog:
         self.queue.put((self.key, record))
 
 
-def _run_on_cluster(tasks, logs, common, client, n_jobs, outer):
-    """Run the tasks on a Dask cluster; this process writes every round they send back."""
+def _on_dask(calls, *, client, n_jobs, resume):
+    """The runs on a Dask cluster; this process writes every round they send back."""
     import threading
 
     from distributed import Queue
     from joblib import Parallel, delayed, parallel_config
 
     queue = Queue(client=client)
-    resume = common["resume"]
-    proxies = {
-        key: _QueuedLog(queue.name, key, log.load(resume=resume)) for key, log in logs.items()
-    }
+    logs = {run.key: log for run, *_, log in calls if log is not None}
+    proxies = {key: _QueuedLog(queue.name, key, log.load(resume=resume)) for key, log in logs.items()}
 
     def drain():
         # rounds are written here as they finish, in the order each run sends
@@ -438,30 +492,26 @@ def _run_on_cluster(tasks, logs, common, client, n_jobs, outer):
     writer = threading.Thread(target=drain, daemon=True)
     if logs:
         writer.start()
-    results = []
     try:
         with parallel_config(backend="dask", wait_for_workers_timeout=60):
             parallel = Parallel(n_jobs=n_jobs or -1, return_as="generator_unordered")
-            for records in parallel(
-                delayed(_run_task_remote)(*task, log=proxies.get(task_key(task)), progress=False, **common)
-                for task in tasks
-            ):
-                results.append(records)
-                outer.update(1)
+            yield from parallel(
+                delayed(_run_campaign_on_worker)(run, data, setup, proxies.get(run.key), progress=False)
+                for run, data, setup, _ in calls
+            )
     finally:
         if logs:
             queue.put(None)
             writer.join()
-    return results
 
 
-def _run_task_remote(*task, log, **kwargs):
-    """:func:`_run_task` on a worker, its log a queue back to the output folder's process."""
+def _run_campaign_on_worker(run, data, setup, log, progress):
+    """:func:`run_campaign` on a worker, its log a queue back to the output folder's process."""
     if log is not None:
         from distributed import Queue
 
         log = _QueuedLog(Queue(log.queue), log.key, log.rounds)
-    return _run_task(*task, log=log, **kwargs)
+    return run_campaign(run, data, setup, log, progress)
 
 
 def load_results(output_dir):
