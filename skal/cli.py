@@ -343,7 +343,10 @@ def _cpu_cost_notice(estimator):
     if not isinstance(net, (DeepEnsemble, DeepProbabilisticEnsemble)):
         return None
     module = net.module
-    if module is MLP or resolve_device(net.device) != "cpu":
+    # an accelerator named outright is not resolved here: without one, the
+    # fit itself says so (resolve_device's error)
+    named = str(net.device) if net.device not in (None, "auto") else None
+    if module is MLP or (named and not named.startswith("cpu")) or resolve_device(net.device) != "cpu":
         return None
     name = getattr(module, "__name__", type(module).__name__)
     if net.max_epochs is None:

@@ -6,6 +6,7 @@ import contextlib
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
@@ -140,6 +141,23 @@ class Committee(QueryMixin):
         return f"Committee(n_learners={len(self)}, query_strategy={strategy})"
 
     def _set_classes(self):
+        # A regressor has no classes_: unchecked, a committee of them would read
+        # as "not fitted" however often it is fitted. Here, construction fails.
+        for i, learner in enumerate(self.learner_list):
+            estimator = getattr(learner, "estimator", None)
+            try:
+                regressor = is_regressor(estimator)
+            except AttributeError:  # no scikit-learn tags: judged by its classes_ below
+                regressor = False
+            if regressor:
+                raise TypeError(
+                    f"learner_list[{i}] wraps a regressor ({type(estimator).__name__}), but "
+                    "Committee is for classifiers: it votes on labels and its strategies "
+                    "read class probabilities. A committee of regressors (querying where "
+                    "their predictions spread most) is not supported yet; it is planned as "
+                    "a separate CommitteeRegressor. Use classifiers here, or one "
+                    "ActiveLearner with a regressor and a strategy of your own."
+                )
         try:
             known = [_member_classes(learner) for learner in self.learner_list]
         except AttributeError:

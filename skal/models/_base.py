@@ -90,6 +90,11 @@ def default_epochs(n_rows, batch_size):
 
 SEED_MAX = np.iinfo(np.int32).max
 
+_EPOCHS_HINT = (
+    "A fit of 0 epochs leaves the network untrained, its predictions those of random "
+    "weights: set max_epochs >= 1, or None for the default (at least 1,000 gradient steps)."
+)
+
 #: numpydoc entries of the parameters the deep estimators share, filled into
 #: each class's docstring by :func:`skal._docstrings.fill_sections`.
 PARAMETER_DOCS = {
@@ -106,9 +111,9 @@ module : None, torch.nn.Module class or instance, or skorch NeuralNet, default=N
     ``None`` here.""",
     "max_epochs": """\
 max_epochs : int, default=None
-    Epochs per call to ``fit`` or ``partial_fit``; 0 builds the network
-    without training it. ``None`` trains 100 epochs, or more when the
-    training set is small: at least 1,000 gradient steps
+    Epochs per call to ``fit`` or ``partial_fit``, at least 1 (0 would
+    leave the network as initialised). ``None`` trains 100 epochs, or
+    more when the training set is small: at least 1,000 gradient steps
     (``TRAINING_DEFAULTS``), so that 20 labels get as much training as
     2,000. Set it to train exactly that many epochs.""",
     "lr": """\
@@ -143,7 +148,9 @@ classes : array-like, default=None
     one is labeled.""",
     "device": """\
 device : str or torch.device, default='auto'
-    Torch device; ``'auto'`` is CUDA when present, else CPU.""",
+    Torch device: ``'cpu'``, ``'cuda'``, ``'cuda:<index>'``, ``'mps'`` or
+    ``'xpu'``; ``'auto'`` is CUDA when present, else CPU. A device this
+    machine lacks is a ValueError at fit.""",
     "random_state": """\
 random_state : int, RandomState instance or None, default=None
     Seeds the initial weights, the minibatch order and the training
@@ -167,10 +174,93 @@ verbose : int, default=0
     shuffled unless ``iterator_train__shuffle=False``.""",
 }
 
+#: Device types a deep estimator can train on. For each but the CPU: the
+#: torch call that tells whether this machine has one (its name, then the
+#: call itself) and, when it has none, what to do about it.
+_DEVICE_TYPES = {
+    "cpu": None,
+    "cuda": (
+        "torch.cuda.is_available()",
+        lambda: torch.cuda.is_available(),
+        lambda: (
+            "install a CUDA build of torch on a machine with an NVIDIA GPU"
+            if torch.version.cuda is None
+            # a CUDA build that sees no GPU: the driver, or CUDA_VISIBLE_DEVICES
+            else f"run where this CUDA {torch.version.cuda} build of torch sees a GPU "
+            "(check the NVIDIA driver and CUDA_VISIBLE_DEVICES)"
+        ),
+    ),
+    "mps": (
+        "torch.backends.mps.is_available()",
+        lambda: torch.backends.mps.is_available(),
+        lambda: "run on a Mac with Apple silicon",
+    ),
+    "xpu": (
+        "torch.xpu.is_available()",
+        lambda: hasattr(torch, "xpu") and torch.xpu.is_available(),
+        lambda: "install an XPU build of torch on a machine with an Intel GPU",
+    ),
+}
+_DEVICE_CHOICES = "'auto', 'cpu', 'cuda', 'cuda:<index>', 'mps' or 'xpu'"
+
+
 def resolve_device(device):
-    """``'auto'`` (or ``None``) becomes ``'cuda'`` when a GPU is present, else ``'cpu'``."""
+    """The device a fit runs on: ``'auto'`` (or ``None``) resolved, any other checked.
+
+    ``'auto'`` becomes ``'cuda'`` when a GPU is present, else ``'cpu'``.
+    Any other device is returned as given once it is known to be usable
+    here, so that a typo or a missing GPU is a ValueError naming ``device``
+    at the start of fit rather than a torch error from deep inside it
+    (often after the network was built, or a first epoch ran elsewhere).
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+
+    Returns
+    -------
+    device : str or torch.device
+
+    Raises
+    ------
+    ValueError
+        ``device`` is no CPU, CUDA, MPS or XPU device, or this machine
+        has no such device.
+
+    Examples
+    --------
+    >>> from skal.models._base import resolve_device
+    >>> resolve_device("cpu")
+    'cpu'
+    >>> resolve_device("tpu")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: device='tpu' is not a device skal can train on: use 'auto', 'cpu', 'cuda', ...
+    """
     if device is None or (isinstance(device, str) and device == "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.type not in _DEVICE_TYPES:
+        raise ValueError(
+            f"device={device!r} is not a device skal can train on: use {_DEVICE_CHOICES}."
+        )
+    if _DEVICE_TYPES[parsed.type] is not None:
+        call, available, install = _DEVICE_TYPES[parsed.type]
+        if not available():
+            raise ValueError(
+                f"device={device!r} but {call} is False on this machine (torch "
+                f"{torch.__version__}): use device='cpu' (or 'auto', which takes a GPU "
+                f"when there is one), or {install()}."
+            )
+    n_gpus = torch.cuda.device_count() if parsed.type == "cuda" else 0
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= n_gpus:
+        raise ValueError(
+            f"device={device!r} but this machine has {n_gpus} CUDA device(s), numbered "
+            f"from 0: use device='cuda' or an index below {n_gpus}."
+        )
     return device
 
 
@@ -424,7 +514,17 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
                     f"{type(self).__name__} got an unexpected keyword argument {key!r}; "
                     f"pass-through parameters start with one of {self._passthrough_prefixes}."
                 )
-        check_scalar(self.max_epochs, "max_epochs", numbers.Integral, min_val=0, allow_none=True)
+        # 0 epochs would leave random weights behind a fitted-looking estimator
+        check_scalar(
+            self.max_epochs, "max_epochs", numbers.Integral, min_val=1, allow_none=True,
+            hint=_EPOCHS_HINT,
+        )
+        template = self.module if isinstance(self.module, NeuralNet) else None
+        if self.max_epochs is None and template is not None and template.max_epochs is not None:
+            check_scalar(
+                template.max_epochs, "max_epochs of the skorch net given as module",
+                numbers.Integral, min_val=1, hint=_EPOCHS_HINT,
+            )
         check_scalar(
             self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither", allow_none=True
         )
@@ -600,7 +700,28 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
         declared = self.classes if classes is None else classes
         return self._fit(X, y, reset=not hasattr(self, "net_"), classes=declared, fit_params=fit_params)
 
-    def _fit(self, X, y, *, reset, classes, fit_params):
+    def _initialize(self, X, y, classes=None):
+        """Build the network on ``(X, y)`` as a first fit does, without training it.
+
+        For tests and benchmarks that set the untrained network up before
+        training it with ``partial_fit`` (e.g. the stacked ensemble's
+        path): ``max_epochs`` is at least 1, so a fit always trains.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,) or (n_samples, H, W)
+        classes : array-like, default=None
+            All labels; ``None`` uses the ``classes`` parameter.
+
+        Returns
+        -------
+        self
+        """
+        declared = self.classes if classes is None else classes
+        return self._fit(X, y, reset=True, classes=declared, fit_params={}, train=False)
+
+    def _fit(self, X, y, *, reset, classes, fit_params, train=True):
         self._check_params()
         X, y = validate_X(self, X, y, reset=reset)
         if reset:
@@ -618,11 +739,12 @@ class _BaseDeepClassifier(ClassifierMixin, BaseEstimator):
                 self.classes_, self.net_ = classes, net
             else:
                 self._sync_net()
-            self._auto_epochs(len(X))
-            # skorch's partial_fit swallows a KeyboardInterrupt and returns
-            # a half-trained net; the caller must see the Ctrl-C.
-            with propagate_interrupt():
-                self.net_.partial_fit(X, codes, **fit_params)
+            if train:
+                self._auto_epochs(len(X))
+                # skorch's partial_fit swallows a KeyboardInterrupt and returns
+                # a half-trained net; the caller must see the Ctrl-C.
+                with propagate_interrupt():
+                    self.net_.partial_fit(X, codes, **fit_params)
         self._after_training()
         return self
 

@@ -149,6 +149,11 @@ class _BaseDeepEnsemble(_BaseDeepClassifier, BaseEnsemble):
     instead.
     """
 
+    #: Whether the members' first values of each parameter have exactly the
+    #: prior's mean and variance across members (``sample_from_prior``'s
+    #: ``match_moments``), rather than being independent draws.
+    _match_prior_moments = False
+
     def __init__(
         self,
         module=None,
@@ -202,7 +207,12 @@ class _BaseDeepEnsemble(_BaseDeepClassifier, BaseEnsemble):
             device=device,
         )
         table, skipped = prior_table(members[0])
-        sample_from_prior(ensemble.params_dict(), table, generator=torch.Generator().manual_seed(seed))
+        sample_from_prior(
+            ensemble.params_dict(),
+            table,
+            generator=torch.Generator().manual_seed(seed),
+            match_moments=self._match_prior_moments,
+        )
         self.prior_ = {name: (p.mean, p.var) for name, p in table.items()}
         self.unregularised_params_ = skipped
         net = self._make_net(

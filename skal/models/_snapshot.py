@@ -197,8 +197,9 @@ class SnapshotEnsemble(_BaseDeepClassifier, BaseEnsemble):
 
     def _after_training(self):
         net = self.net_
-        snapshots = dict(net.callbacks_)["snapshots"].snapshots_
-        if not snapshots:  # max_epochs=0: no cycle ran, every member is the network as built
+        # none when built by _initialize: no cycle ran, every member is the network as built
+        snapshots = getattr(dict(net.callbacks_)["snapshots"], "snapshots_", None)
+        if not snapshots:
             snapshots = [net.module_.state_dict()] * self.n_estimators
         members = []
         for state in snapshots:

@@ -69,12 +69,12 @@ def ensemble(estimator, module_factory, X, y, *, n_members, batch_size, device, 
     built = clone(estimator).set_params(
         module=module_factory(),
         n_estimators=n_members,
-        max_epochs=0,
+        max_epochs=1,
         lr=1e-3,
         batch_size=batch_size,
         device=device,
         random_state=0,
-    ).fit(X, y)
+    )._initialize(X, y)  # built, not trained: max_epochs=0 is refused
     if path is not None:
         built.net_.module_.path = path  # private: the path is otherwise picked from the module
     return built.set_params(max_epochs=1)

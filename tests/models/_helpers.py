@@ -38,9 +38,8 @@ def fit_on_path(ensemble, path, X, y):
     """Fit a DPE or deep ensemble with its members run on ``path`` of the stacked module.
 
     The path is chosen when the members are built; this builds them
-    (``max_epochs=0``), sets the path, then trains as ``fit`` would.
+    (without training), sets the path, then trains as ``fit`` would.
     """
-    epochs = ensemble.max_epochs
-    ensemble.set_params(max_epochs=0).fit(X, y)
+    ensemble._initialize(X, y)
     ensemble.net_.module_.path = path
-    return ensemble.set_params(max_epochs=epochs).partial_fit(X, y)
+    return ensemble.partial_fit(X, y)

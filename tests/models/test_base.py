@@ -29,7 +29,7 @@ NAMES = list(ESTIMATORS)
     "name, params, error, match",
     [
         ("dpe", {"max_epochs": True}, TypeError, "max_epochs must be an instance of int, not bool"),
-        ("mc_dropout", {"max_epochs": -1}, ValueError, "max_epochs == -1, must be >= 0"),
+        ("mc_dropout", {"max_epochs": -1}, ValueError, "max_epochs == -1, must be >= 1"),
         ("deep_ensemble", {"max_epochs": 2.5}, TypeError, "max_epochs must be an instance of int"),
         ("deep_ensemble", {"lr": 0.0}, ValueError, "lr == 0.0, must be > 0"),
         ("mc_dropout", {"lr": "fast"}, TypeError, "lr must be an instance of"),

@@ -121,8 +121,8 @@ def test_fallback_to_full_passes_gives_the_same_samples(split):
     skip = _SkipOverDropout(64, 10, 16)
     skip.load_state_dict(mlp.module_.state_dict())
     # Same random_state and no training: same dropout_seed_ and weights.
-    other = MCDropoutClassifier(module=skip, max_epochs=0, batch_size=32, n_samples=4,
-                                random_state=5).fit(X_train, y_train)
+    other = MCDropoutClassifier(module=skip, batch_size=32, n_samples=4,
+                                random_state=5)._initialize(X_train, y_train)
     assert other.dropout_seed_ == mlp.dropout_seed_
     first, handle = _count_calls(other.module_.body[0])
     try:

@@ -119,3 +119,40 @@ def test_members_start_from_independent_prior_draws():
     # independent members: no correlation between two members' draws
     corr = torch.corrcoef(torch.stack([w[0].flatten(), w[1].flatten()]))[0, 1]
     assert abs(corr.item()) < 0.1
+
+
+@pytest.mark.parametrize("n_members", [2, 3, 8])
+def test_moment_matched_draws_put_each_parameter_at_the_prior(n_members):
+    layer = nn.Linear(50, 40)
+    table, _ = prior_table(layer)
+    stacked = {n: torch.zeros((n_members, *p.shape)) for n, p in layer.named_parameters()}
+    sample_from_prior(stacked, table, generator=torch.Generator().manual_seed(0), match_moments=True)
+    for name, prior in table.items():
+        w = stacked[name]
+        # across the members, every parameter has exactly the prior's mean and variance ...
+        torch.testing.assert_close(w.mean(0), torch.full_like(w[0], prior.mean), atol=1e-6, rtol=0)
+        variance = w.var(0, correction=0)
+        torch.testing.assert_close(variance, torch.full_like(w[0], prior.var), rtol=1e-5, atol=0)
+        # ... so the penalty starts at its minimum (independent draws: ~1e8 for E = 2)
+    assert PriorPenalty(table)(stacked).item() == pytest.approx(0.0, abs=1e-3)
+    # each member's values keep the prior's spread (He initialisation) and differ between members
+    assert stacked["weight"][0].var().item() == pytest.approx(2.0 / 40, rel=0.1)
+    assert not torch.equal(stacked["weight"][0], stacked["weight"][1])
+
+
+def test_independent_draws_of_two_members_start_the_penalty_off_the_scale():
+    """Why the DPE draws moment-matched members: Ω of two independent draws.
+
+    The variance of two draws, ``(w1 - w2)**2 / 4``, comes arbitrarily close
+    to 0 for some of many parameters, and ``var_p / var`` has no finite mean
+    for E <= 3 (``E / (E - 3)`` otherwise).
+    """
+    layer = nn.Linear(64, 128)
+    table, _ = prior_table(layer)
+    n_params = sum(p.numel() for p in layer.parameters())
+    per_param = {}
+    for n_members in (2, 8):
+        stacked = {n: torch.zeros((n_members, *p.shape)) for n, p in layer.named_parameters()}
+        sample_from_prior(stacked, table, generator=torch.Generator().manual_seed(0))
+        per_param[n_members] = PriorPenalty(table)(stacked).item() / n_params
+    assert per_param[8] < 1 < 1000 < per_param[2]
