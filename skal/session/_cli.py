@@ -160,6 +160,22 @@ def add_label_parser(subparsers):
     export.add_argument("--no-features", dest="features", action="store_false",
                         help="ids and labels only")
 
+    sync = step(
+        "sync", "Label Studio in the loop: pull finished annotations, retrain, push the next batch",
+        "Tell the session the annotations finished in a Label Studio project (annotator = the Label "
+        "Studio user), retrain, and import the next items as tasks with the model's prediction and "
+        "the acquisition score (sort by prediction score in Label Studio to see them in skal's "
+        "order). The API token is read from LABEL_STUDIO_API_KEY. Needs label-studio-sdk.",
+    )
+    sync.add_argument("--label-studio", dest="label_studio", required=True, metavar="URL",
+                      help="the Label Studio server, e.g. http://localhost:8080")
+    sync.add_argument("--project", type=int, required=True, help="the project's id")
+    sync.add_argument("-n", dest="n", type=int, default=10,
+                      help="open skal tasks the project should hold after the sync (default 10)")
+    sync.add_argument("--document-root", dest="document_root", default=None,
+                      help="Label Studio's LOCAL_FILES_DOCUMENT_ROOT, for an image-folder pool "
+                      "(default: that environment variable)")
+
     demo = step(
         "demo-data", "write scikit-learn's digits as a CSV pool to try skal label on",
         "Write scikit-learn's digits (no download) as a CSV: an id column, a label column filled for "
@@ -204,7 +220,7 @@ def run_label(args, out=None):
     step = args.label_command
     handler = {
         "init": _init, "ask": _ask, "tell": _tell, "status": _status, "export": _export,
-        "demo-data": _demo_data, "simulate": _simulate,
+        "sync": _sync, "demo-data": _demo_data, "simulate": _simulate,
     }[step]
     try:
         return handler(args, out)
@@ -576,6 +592,23 @@ def _csv_value(value):
     if isinstance(value, float):
         return repr(value)
     return value
+
+
+def _sync(args, out):
+    from ._label_studio import sync
+
+    if args.n < 0:
+        raise ValueError(f"-n must be at least 0, got {args.n}.")
+    with _open(args) as session:
+        report = sync(session, args.label_studio, args.project, n=args.n,
+                      document_root=args.document_root)
+    _print(
+        out,
+        f"told {len(report.told)} answers, pushed {len(report.pushed)} tasks; "
+        f"{report.open_tasks} open skal tasks in project {args.project}; "
+        f"model version {_fmt(report.model_version)}",
+        *(f"left alone: {why}" for why in report.skipped),
+    )
 
 
 def _ask(args, out):

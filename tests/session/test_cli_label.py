@@ -361,3 +361,19 @@ def _no_leftover_tmp(tmp_path):
     yield
     assert not list(tmp_path.glob("*.tmp")), "a CSV written through a .tmp file left it behind"
 
+
+
+def test_sync_without_the_sdk_or_a_token_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    # the round trip against a real server is tests/label_studio (its own environment)
+    from skal.cli import main
+
+    db = str(tmp_path / "c.db")
+    pool = tmp_path / "pool.npy"
+    np.save(pool, np.random.default_rng(0).normal(size=(30, 4)))
+    assert main(["label", "init", str(pool), "--database", db, "--open-classes", "--quiet"]) == 0
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    capsys.readouterr()
+    code = main(["label", "sync", "--database", db, "--label-studio", "http://127.0.0.1:9", "--project", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert "LABEL_STUDIO_API_KEY" in err[0] or "label-studio-sdk" in err[0]
