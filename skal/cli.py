@@ -393,7 +393,7 @@ def run_from_settings(settings, out=None):
         # library itself never touches torch's thread pool.
         torch.set_num_threads(int(settings["threads"]))
     from skal.datasets import load_dataset
-    from skal.experiments import run_experiment
+    from skal.experiments import CampaignSettings, run_experiment
     from skal.experiments._presets import NEURAL, make_estimator, make_learner
     from skal.experiments._records import OutputFolderLock
     from skal.models._label_maps import is_label_maps
@@ -430,6 +430,10 @@ def run_from_settings(settings, out=None):
             device=settings["device"],
             params=settings["learner_params"],
         )
+    campaign = CampaignSettings(
+        **{name: settings[name] for name in
+           ("n_initial", "balanced_initial", "batch_size", "budget", "warm_start", "pool_subset")}
+    )
     # Options of strategies left out (say by --strategies overriding a
     # config file) are simply unused.
     options = settings["strategy_options"] or {}
@@ -469,13 +473,8 @@ def run_from_settings(settings, out=None):
                 y_test=y_test,
                 strategies=strategies,
                 learner=learner,
-                n_initial=settings["n_initial"],
-                balanced_initial=settings["balanced_initial"],
-                batch_size=settings["batch_size"],
-                budget=settings["budget"],
+                settings=campaign,
                 seeds=settings["seeds"],
-                warm_start=settings["warm_start"],
-                pool_subset=settings["pool_subset"],
                 output_dir=output,
                 resume=settings["resume"],
                 n_jobs=settings["n_jobs"] if client is None else None,
