@@ -19,6 +19,8 @@ import numpy as np
 from scipy import sparse
 
 __all__ = [
+    "Rows",
+    "container_kind",
     "is_dask",
     "is_dataset",
     "is_pandas",
@@ -53,6 +55,36 @@ def is_pandas(obj):
 def is_tensor(obj):
     """A torch tensor, recognised without importing torch for other data."""
     return type(obj).__module__.startswith("torch") and hasattr(obj, "dim")
+
+
+def container_kind(X):
+    """What kind of container ``X`` is, asked once: the key every row helper dispatches on.
+
+    One of ``"dataset"`` (a map-style ``torch.utils.data.Dataset``),
+    ``"dask"``, ``"sparse"``, ``"frame"`` (pandas), ``"list"`` (a list or
+    tuple of samples), ``"tensor"`` and ``"array"`` (NumPy arrays, memmaps
+    included, and anything else indexed like one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal._containers import container_kind
+    >>> container_kind(np.zeros((2, 3))), container_kind([[1, 2]])
+    ('array', 'list')
+    """
+    if is_dataset(X):
+        return "dataset"
+    if is_dask(X):
+        return "dask"
+    if sparse.issparse(X):
+        return "sparse"
+    if is_pandas(X):
+        return "frame"
+    if isinstance(X, (list, tuple)):
+        return "list"
+    if is_tensor(X):
+        return "tensor"
+    return "array"
 
 
 def num_rows(X, *, name="X_pool"):
@@ -99,22 +131,27 @@ def take_rows(X, start, stop=None):
     >>> take_rows(["a", "b", "c"], 1, 3)
     ['b', 'c']
     """
+    return _take(X, container_kind(X), start, stop)
+
+
+def _take(X, kind, start, stop=None):
+    """:func:`take_rows` with the container's kind already known."""
     key = slice(start, stop) if stop is not None else np.asarray(start, dtype=np.intp)
-    if is_dataset(X):
+    if kind == "dataset":
         positions = range(start, stop) if stop is not None else key.tolist()
         return _collate_samples([X[i] for i in positions])
-    if is_dask(X):
+    if kind == "dask":
         return np.asarray(X[key])
-    if sparse.issparse(X):
+    if kind == "sparse":
         # coo/dia/bsr have no row indexing; csr is the cheapest to slice.
         fmt = X.format
         rows = X.tocsr()[key]
         return rows if fmt == "csr" else rows.asformat(fmt)
-    if is_pandas(X):
+    if kind == "frame":
         return X.iloc[key]
-    if isinstance(X, (list, tuple)):
+    if kind == "list":
         return list(X[key]) if stop is not None else [X[i] for i in key.tolist()]
-    if stop is None and is_tensor(X):
+    if stop is None and kind == "tensor":
         import torch
 
         key = torch.as_tensor(key, dtype=torch.int64, device=X.device)
@@ -160,22 +197,83 @@ def iter_chunks(X, chunk_size, *, start=0):
     >>> [(a, b) for a, b, _ in iter_chunks(np.zeros((5, 1)), 2)]
     [(0, 2), (2, 4), (4, 5)]
     """
-    n = num_rows(X)
-    if is_dataset(X) and n - start > chunk_size:
-        from torch.utils.data import DataLoader, Subset
+    return Rows(X).chunks(chunk_size, start=start)
 
-        loader = DataLoader(
-            Subset(X, range(start, n)), batch_size=chunk_size, shuffle=False,
-            num_workers=loader_workers(), collate_fn=_collate_samples,
-        )
-        for batch in loader:
-            stop = start + len(batch)
-            yield start, stop, batch
-            start = stop
-        return
-    for first in range(start, n, chunk_size):
-        stop = min(first + chunk_size, n)
-        yield first, stop, take_rows(X, first, stop)
+
+class Rows:
+    """A container's rows, its kind and length asked once: count, slice and chunk them.
+
+    What :func:`num_rows`, :func:`take_rows` and :func:`iter_chunks` do on
+    any container, for code that works on one container many times (a
+    query strategy over its pool): the container's kind
+    (:func:`container_kind`) and number of rows are found here once, not
+    at every slice.
+
+    Parameters
+    ----------
+    data : any supported container
+    name : str, default="X_pool"
+        The parameter's name, for messages.
+    kind, n_rows : default=None
+        Already known facts (found here when None).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal._containers import Rows
+    >>> rows = Rows(np.arange(10).reshape(5, 2))
+    >>> rows.kind, rows.n_rows, rows.take([4, 0]).tolist()
+    ('array', 5, [[8, 9], [0, 1]])
+    >>> [(a, b) for a, b, _ in rows.chunks(2)]
+    [(0, 2), (2, 4), (4, 5)]
+    """
+
+    def __init__(self, data, *, name="X_pool", kind=None, n_rows=None):
+        self.data = data
+        self.name = name
+        self.kind = container_kind(data) if kind is None else kind
+        self.n_rows = num_rows(data, name=name) if n_rows is None else int(n_rows)
+
+    def __len__(self):
+        return self.n_rows
+
+    @property
+    def ndim(self):
+        """Dimensions of a row plus one (2 for tabular rows, 4 for images ``(n, C, H, W)``)."""
+        return getattr(self.data, "ndim", 2)
+
+    def whole(self):
+        """All the rows at once: the container itself, or its rows read into memory.
+
+        A Dataset's samples are collated into one batch and a dask array is
+        computed; every other container is returned as it is.
+        """
+        if self.kind in ("dataset", "dask"):
+            return self.take(0, self.n_rows)
+        return self.data
+
+    def take(self, start, stop=None):
+        """:func:`take_rows` of these rows."""
+        return _take(self.data, self.kind, start, stop)
+
+    def chunks(self, chunk_size, *, start=0):
+        """:func:`iter_chunks` of these rows."""
+        X, n = self.data, self.n_rows
+        if self.kind == "dataset" and n - start > chunk_size:
+            from torch.utils.data import DataLoader, Subset
+
+            loader = DataLoader(
+                Subset(X, range(start, n)), batch_size=chunk_size, shuffle=False,
+                num_workers=loader_workers(), collate_fn=_collate_samples,
+            )
+            for batch in loader:
+                stop = start + len(batch)
+                yield start, stop, batch
+                start = stop
+            return
+        for first in range(start, n, chunk_size):
+            stop = min(first + chunk_size, n)
+            yield first, stop, self.take(first, stop)
 
 
 def stack_rows(first, second, *, name="X"):

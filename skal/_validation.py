@@ -23,7 +23,7 @@ from scipy import sparse
 from sklearn import get_config
 from sklearn.utils import check_scalar as _sklearn_check_scalar
 
-from ._containers import is_dask, is_dataset, is_pandas, is_tensor, num_rows
+from ._containers import container_kind, is_tensor, num_rows
 
 __all__ = [
     "check_finite",
@@ -32,6 +32,7 @@ __all__ = [
     "check_pool",
     "check_scalar",
     "inputs_may_hold_nan",
+    "validate_pool",
 ]
 
 #: Whether the data of the query being run may hold NaN/inf (a learner with
@@ -166,7 +167,7 @@ def _finite_error(name):
     )
 
 
-def check_finite(X, *, name="X"):
+def check_finite(X, *, name="X", kind=None):
     """Raise a ValueError when the numeric values of ``X`` hold NaN or infinity.
 
     Works on NumPy arrays (memmaps are streamed in blocks, not loaded), dask
@@ -182,6 +183,9 @@ def check_finite(X, *, name="X"):
     X : array-like, sparse matrix, DataFrame, Series, tensor or list
     name : str, default="X"
         Parameter name for the message.
+    kind : str, default=None
+        ``X``'s :func:`~skal._containers.container_kind` when the caller
+        knows it already.
 
     Examples
     --------
@@ -195,26 +199,27 @@ def check_finite(X, *, name="X"):
     learner with ``ensure_all_finite=False``) and, as scikit-learn's own
     checks, under ``sklearn.config_context(assume_finite=True)``.
     """
-    if is_dataset(X) or _INPUTS_MAY_HOLD_NAN.get() or get_config()["assume_finite"]:
+    kind = container_kind(X) if kind is None else kind
+    if kind == "dataset" or _INPUTS_MAY_HOLD_NAN.get() or get_config()["assume_finite"]:
         return
-    if is_dask(X):
+    if kind == "dask":
         import dask.array as da
 
         if X.dtype.kind in "fc" and not bool(da.isfinite(X).all().compute()):
             raise _finite_error(name)
-    elif sparse.issparse(X):
+    elif kind == "sparse":
         _check_finite_array(X.data, name)
-    elif is_pandas(X):
+    elif kind == "frame":
         values = X.select_dtypes("number") if X.ndim == 2 else X
         _check_finite_array(values.to_numpy(), name)
-    elif is_tensor(X):
+    elif kind == "tensor":
         import torch
 
         if (X.is_floating_point() or X.is_complex()) and not bool(torch.isfinite(X).all()):
             raise _finite_error(name)
     elif isinstance(X, np.ndarray):
         _check_finite_array(X, name)
-    elif isinstance(X, (list, tuple)):
+    elif kind == "list":
         try:
             values = np.asarray(X)
         except (ValueError, TypeError):  # ragged rows: check them one by one
@@ -271,17 +276,37 @@ def check_pool(X_pool, *, name="X_pool"):
     >>> check_pool(np.zeros((2, 3))).shape
     (2, 3)
     """
+    return validate_pool(X_pool, name=name)[0]
+
+
+def validate_pool(X_pool, *, name="X_pool"):
+    """:func:`check_pool`, returning what it learned: ``(X_pool, kind, n_rows)``.
+
+    The container's kind (:func:`~skal._containers.container_kind`) and
+    length are found once here, for the caller to keep (a strategy's
+    pool object) rather than ask again.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal._validation import validate_pool
+    >>> _, kind, n_rows = validate_pool(np.zeros((2, 3)))
+    >>> kind, n_rows
+    ('array', 2)
+    """
     if X_pool is None:
         raise ValueError(f"{name} is None: pass the unlabeled samples to query from.")
-    if sparse.issparse(X_pool) and X_pool.format not in ("csr", "csc", "lil"):
+    kind = container_kind(X_pool)
+    if kind == "sparse" and X_pool.format not in ("csr", "csc", "lil"):
         X_pool = X_pool.tocsr()
-    if num_rows(X_pool, name=name) == 0:
+    n_rows = num_rows(X_pool, name=name)
+    if n_rows == 0:
         raise ValueError(
             f"{name} is empty: there is nothing left to query. Stop the loop when "
             "the pool is exhausted (or add unlabeled samples)."
         )
-    check_finite(X_pool, name=name)
-    return X_pool
+    check_finite(X_pool, name=name, kind=kind)
+    return X_pool, kind, n_rows
 
 
 def check_n_instances(n_instances, n_pool, *, name="n_instances"):

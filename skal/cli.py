@@ -280,7 +280,7 @@ def _parser():
 
     from skal.session._cli import add_label_parser
 
-    add_label_parser(sub)  # skal label: a labeling campaign on your own data
+    add_label_parser(sub, _key_value)  # skal label: a labeling campaign on your own data
     return parser
 
 

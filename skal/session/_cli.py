@@ -59,9 +59,12 @@ _PRINTED_ROWS = 50
 # -- the parser -----------------------------------------------------------------
 
 
-def add_label_parser(subparsers):
-    """Add ``skal label`` and its subcommands to ``skal``'s subparsers."""
-    from skal.cli import _key_value
+def add_label_parser(subparsers, key_value):
+    """Add ``skal label`` and its subcommands to ``skal``'s subparsers.
+
+    ``key_value`` parses a ``KEY=VALUE`` option as ``skal run`` does (passed
+    in by :mod:`skal.cli`, which imports this module, not the other way).
+    """
     from skal.experiments._presets import MODELS
     from skal.strategies import STRATEGIES
 
@@ -108,7 +111,7 @@ def add_label_parser(subparsers):
     init.add_argument("--model", default="logistic", choices=[*MODELS, *_MODEL_ALIASES],
                       help="the estimator, a preset of skal run --model (default logistic: a StandardScaler "
                       "and a LogisticRegression, quick on a CPU; forest = random-forest)")
-    init.add_argument("--model-param", dest="model_param", action="append", type=_key_value, default=[],
+    init.add_argument("--model-param", dest="model_param", action="append", type=key_value, default=[],
                       metavar="KEY=VALUE", help="estimator parameter, repeatable (e.g. C=0.5)")
     init.add_argument("--device", default="auto", help="torch device of a neural model: auto, cpu, cuda ...")
     init.add_argument("--strategy", default="auto",

@@ -31,6 +31,13 @@ building blocks of a strategy of your own are public:
 :func:`query_by_measure`, :func:`score_pool`, :func:`top_n` and
 :func:`power_sample`.
 
+Every strategy wraps its pool once, at its boundary, in a pool object
+(``_pool.py``) that executes the strategy's per-row work (``_rows.py``)
+and its reduction (``_ranking.py``, ``_geometry.py``) where the rows live:
+chunk by chunk in this process (``_memory.py``), or block by block on the
+workers of a distributed pool (the executor next to it), with the same
+picks.
+
 Strategies can be named by string, for command lines and grid searches:
 
 >>> from skal.strategies import get_strategy

@@ -23,11 +23,12 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils import column_or_1d
 
-from .._containers import iter_chunks, num_rows
+from .._containers import num_rows
 from .._docstrings import fill_sections
 from .._validation import check_finite
 from ._base import labeled_set
 from ._docstrings import SECTIONS
+from ._rows import as_rows
 
 __all__ = [
     "auxiliary_model",
@@ -104,6 +105,8 @@ def model_input(classifier, X, *, chunk_size=None):
     """
     from ..models import input_features
 
+    rows = as_rows(X)
+    X = rows.data
     inner = classifier
     while _is_learner(inner):
         inner = inner.estimator
@@ -111,8 +114,8 @@ def model_input(classifier, X, *, chunk_size=None):
     if isinstance(X, np.ndarray) and X.ndim > 2 and not transforms:
         return X.astype(np.float32, copy=False)
     blocks = [
-        np.asarray(input_features(classifier, rows), dtype=np.float32)
-        for _, _, rows in iter_chunks(X, chunk_size or _INPUT_ROWS)
+        np.asarray(input_features(classifier, batch), dtype=np.float32)
+        for _, _, batch in rows.chunks(chunk_size or _INPUT_ROWS)
     ]
     out = np.concatenate(blocks) if blocks else np.empty((0, 0), dtype=np.float32)
     shape = getattr(X, "shape", None)

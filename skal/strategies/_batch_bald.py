@@ -6,58 +6,53 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .. import measures
-from .._containers import is_dask, num_rows, take_rows
-from .._validation import check_n_instances, check_pool, check_scalar
-from ._base import _non_finite, check_chunk_size, iter_proba_samples, top_n, warn_if_one_sample
+from .._validation import check_n_instances, check_scalar
+from ._base import as_pool, check_chunk_size, iter_proba_samples, top_n
 from ._docstrings import fill_doc
+from ._rows import non_finite, warn_if_one_sample
 
 __all__ = ["batch_bald"]
 
 
-def _candidate_samples(classifier, X_pool, n_candidates, rng, chunk_size, predict_params):
+def _candidate_samples(classifier, pool, n_candidates, rng, chunk_size, predict_params):
     """Samples and BALD scores of the candidates: the whole pool, or its top ``n_candidates``.
 
-    Without a pre-filter, one pass fills the pool's samples in place. With
-    one, a first pass keeps only BALD scores (n floats), the candidates are
-    their top ``n_candidates`` (one :func:`top_n`, as a blockwise Dask pass
-    computes them too), and a second pass predicts the candidates' rows
-    alone: at most ``n_candidates`` rows of samples are held.
+    Without a pre-filter, one pass fills the pool's samples in place (a
+    pool in memory only: its samples are held). With one, a first pass
+    keeps only BALD scores (one per row, where the rows live), the
+    candidates are their top ``n_candidates`` (:meth:`Pool.top_n`), and a
+    second pass predicts the candidates' rows alone: at most
+    ``n_candidates`` rows of samples are held.
     """
-    n = num_rows(X_pool)
-    if is_dask(X_pool) and n_candidates is not None:  # BALD where the chunks live
-        from ._dask import dask_top_n, score_rows
-
-        positions, values, _ = dask_top_n(score_rows(classifier, X_pool, measures.bald, predict_params),
-                                          n_candidates, rng)
+    if n_candidates is not None:
+        scores = pool.scores(classifier, measures.bald, chunk_size=chunk_size,
+                             predict_params=predict_params)
+        positions, values = pool.top_n(scores, n_candidates, rng)
         order = np.argsort(positions)
-        candidates, cand_scores = positions[order], values[order]
-        return candidates, _samples_of_rows(classifier, X_pool, candidates, chunk_size, predict_params), cand_scores
+        candidates = positions[order]
+        chunks = iter_proba_samples(classifier, pool.take(candidates), chunk_size=chunk_size,
+                                    predict_params=predict_params)
+        return candidates, np.concatenate([P for _, _, P in chunks], axis=1), values[order]
+    pool.require_memory(
+        "batch_bald without n_candidates",
+        "holds the predictive samples of every pool row (pass n_candidates=... to keep "
+        "those of the top rows by BALD only)",
+    )
+    n = pool.n_rows
     all_P = None
     scores = np.empty(n)
     for start, stop, P in iter_proba_samples(
-        classifier, X_pool, chunk_size=chunk_size, predict_params=predict_params
+        classifier, pool, chunk_size=chunk_size, predict_params=predict_params
     ):
         if start == 0:
             warn_if_one_sample(classifier, measures.bald, P)
         scores[start:stop] = measures.bald(P)
-        if n_candidates is None:
-            if all_P is None:  # filled in place: no second copy of the pool's samples
-                all_P = np.empty((P.shape[0], n, P.shape[2]), dtype=P.dtype)
-            all_P[:, start:stop] = P
+        if all_P is None:  # filled in place: no second copy of the pool's samples
+            all_P = np.empty((P.shape[0], n, P.shape[2]), dtype=P.dtype)
+        all_P[:, start:stop] = P
     if not np.isfinite(scores).all():
-        raise _non_finite(classifier)
-    if n_candidates is None:
-        return np.arange(n), all_P, scores
-    candidates = np.sort(top_n(scores, n_candidates, rng))
-    return candidates, _samples_of_rows(classifier, X_pool, candidates, chunk_size, predict_params), scores[candidates]
-
-
-def _samples_of_rows(classifier, X_pool, rows, chunk_size, predict_params):
-    """Predictive samples of the pool rows at ``rows`` (a second pass, over them alone)."""
-    chunks = iter_proba_samples(
-        classifier, take_rows(X_pool, rows), chunk_size=chunk_size, predict_params=predict_params
-    )
-    return np.concatenate([P for _, _, P in chunks], axis=1)
+        raise non_finite(classifier)
+    return np.arange(n), all_P, scores
 
 
 @fill_doc
@@ -147,8 +142,8 @@ def batch_bald(
     >>> query_idx.shape, gains.shape
     ((3,), (3,))
     """
-    X_pool = check_pool(X_pool)
-    n_pool = num_rows(X_pool)
+    pool = as_pool(X_pool)
+    n_pool = pool.n_rows
     n_instances = check_n_instances(n_instances, n_pool)
     chunk_size = check_chunk_size(chunk_size)
     n_configurations = check_scalar(n_configurations, "n_configurations", numbers.Integral, min_val=1)
@@ -161,7 +156,7 @@ def batch_bald(
     rng = check_random_state(random_state)
 
     cand_idx, P, bald_scores = _candidate_samples(
-        classifier, X_pool, n_candidates, rng, chunk_size, predict_params
+        classifier, pool, n_candidates, rng, chunk_size, predict_params
     )
     first = top_n(bald_scores, 1, rng)[0]
     chosen, gains = [first], [bald_scores[first]]

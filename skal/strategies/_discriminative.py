@@ -32,10 +32,10 @@ from sklearn.utils.validation import has_fit_parameter
 
 from .. import measures
 from .._containers import num_rows
-from .._validation import check_n_instances, check_pool, check_scalar
+from .._validation import check_n_instances, check_scalar
 from ._auxiliary import auxiliary_model, fill_doc, labeled_data, model_input
-from ._base import check_chunk_size, top_n
-from ._diversity import features
+from ._base import as_pool, check_chunk_size, top_n
+from ._rows import features
 
 __all__ = ["dal", "mal", "vaal"]
 
@@ -170,18 +170,19 @@ def dal(
     >>> sorted(idx.tolist())  # three of the five points far from the labeled ones
     [40, 42, 44]
     """
-    X_pool = check_pool(X_pool)
-    n_pool = num_rows(X_pool)
+    pool = as_pool(X_pool)
+    n_pool = pool.n_rows
     n_instances = check_n_instances(n_instances, n_pool)
     n_subqueries = check_scalar(n_subqueries, "n_subqueries", numbers.Integral, min_val=1)
     chunk_size = check_chunk_size(chunk_size)
+    pool.require_memory("dal", "trains a discriminator on the vectors of every pool row")
     template = auxiliary_model(
         discriminator, _default_discriminator, name="discriminator",
         methods=("fit", "predict_proba"),
     )
     rng = check_random_state(random_state)
     X_lab, _ = labeled_data(classifier, X_labeled, required_by="dal")
-    phi_pool = features(classifier, X_pool, representation=representation, chunk_size=chunk_size)
+    phi_pool = features(classifier, pool, representation=representation, chunk_size=chunk_size)
     phi_lab = features(classifier, X_lab, representation=representation, chunk_size=chunk_size)
     phi_lab, phi_pool = _standardized(phi_lab, phi_pool)
     picked = np.zeros(n_pool, dtype=bool)
@@ -294,13 +295,14 @@ def vaal(
     """
     from ..models import VAAL
 
-    X_pool = check_pool(X_pool)
-    n_instances = check_n_instances(n_instances, num_rows(X_pool))
+    pool = as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, pool.n_rows)
     chunk_size = check_chunk_size(chunk_size)
+    pool.require_memory("vaal", "trains a VAE and a discriminator on every pool row")
     rng = check_random_state(random_state)
     X_lab, _ = labeled_data(classifier, X_labeled, required_by="vaal")
     fitted, pool = _fit_on_labeled_and_pool(
-        model, VAAL, classifier, X_lab, np.zeros(num_rows(X_lab), dtype=np.int64), X_pool,
+        model, VAAL, classifier, X_lab, np.zeros(num_rows(X_lab), dtype=np.int64), pool,
         chunk_size, rng,
     )
     scores = 1.0 - fitted.predict_labeled_proba(pool)
@@ -382,14 +384,15 @@ def mal(
     from ..models import MAL, get_classes
     from ..models._base import encode_labels
 
-    X_pool = check_pool(X_pool)
-    n_instances = check_n_instances(n_instances, num_rows(X_pool))
+    pool = as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, pool.n_rows)
     chunk_size = check_chunk_size(chunk_size)
+    pool.require_memory("mal", "trains an encoder and a discriminator on every pool row")
     rng = check_random_state(random_state)
     X_lab, y_lab = labeled_data(classifier, X_labeled, y_labeled, required_by="mal", labels=True)
     classes = np.asarray(get_classes(classifier))
     fitted, pool = _fit_on_labeled_and_pool(
-        model, MAL, classifier, X_lab, encode_labels(y_lab, classes), X_pool, chunk_size, rng,
+        model, MAL, classifier, X_lab, encode_labels(y_lab, classes), pool, chunk_size, rng,
         classes=np.arange(len(classes)),
     )
     entropy = measures.entropy(fitted.predict_proba(pool)) / np.log(len(classes))

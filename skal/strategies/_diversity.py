@@ -16,11 +16,10 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._containers import is_dask, num_rows
-from .._validation import check_n_instances, check_pool, check_scalar
-from ._base import check_chunk_size, labeled_set, pool_outputs, top_n
+from .._validation import check_n_instances, check_scalar
+from ._base import as_pool, check_chunk_size, labeled_set, top_n
 from ._docstrings import fill_doc
-from ._geometry import FactoredPoints, greedy_centers
+from ._rows import check_representation, embedding_chunks, embedding_rows, features
 
 __all__ = ["coreset", "typiclust"]
 
@@ -33,23 +32,10 @@ def _progress(verbose, total, desc):
     return tqdm(total=total, desc=desc, leave=False)
 
 
-def features(classifier, X, *, representation="model", chunk_size=None):
-    """Rows of ``X`` as vectors: the model's embedding or the input features.
-
-    ``"model"`` is :func:`skal.models.embed` (penultimate layer of a
-    network; a Pipeline's transformed features when its last step has no
-    embedding). ``"input"`` is X as the final estimator receives it (through
-    a Pipeline's leading steps), flattened: a representation that does not
-    depend on a model trained on a few labels.
-    """
-    if representation == "model":
-        return pool_outputs(classifier, X, embedding=True, chunk_size=chunk_size)[0]
-    if representation != "input":
-        raise ValueError(f"representation must be 'model' or 'input', got {representation!r}.")
-    from ..models._adapters import input_features
-
-    phi = np.asarray(input_features(classifier, X), dtype=np.float32)
-    return phi.reshape(len(phi), -1)
+def pool_features(classifier, pool, representation, chunk_size):
+    """Every pool row's vector (:func:`features`), computed where the rows live."""
+    return pool.map_rows(embedding_rows, classifier, chunk_size=embedding_chunks(representation, chunk_size),
+                         representation=check_representation(representation))
 
 
 @fill_doc
@@ -119,8 +105,8 @@ def coreset(
     >>> coreset(model, X, n_instances=2, X_labeled=np.array([[0.0]]))
     (array([3, 2]), array([10.,  5.]))
     """
-    X_pool = check_pool(X_pool)
-    n_instances = check_n_instances(n_instances, num_rows(X_pool))
+    pool = as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, pool.n_rows)
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
     anchors = None
@@ -129,19 +115,11 @@ def coreset(
         anchors = [features(classifier, X_labeled, representation=representation, chunk_size=chunk_size)]
     bar = _progress(verbose, n_instances, "core-set")
     try:
-        if is_dask(X_pool):  # embeddings and distances stay where the chunks live
-            from ._dask import dask_features, dask_greedy_centers
-
-            idx, sq_dist = dask_greedy_centers(
-                [dask_features(classifier, X_pool, representation)], n_instances,
-                rule="farthest", anchors=anchors, random_state=rng, progress=bar,
-            )
-        else:
-            phi = features(classifier, X_pool, representation=representation, chunk_size=chunk_size)
-            idx, sq_dist = greedy_centers(
-                FactoredPoints([phi]), n_instances, rule="farthest", anchors=anchors,
-                random_state=rng, progress=bar,
-            )
+        # embeddings and distances stay where the pool's rows are
+        phi = pool_features(classifier, pool, representation, chunk_size)
+        idx, sq_dist = pool.greedy_centers(
+            [phi], n_instances, rule="farthest", anchors=anchors, random_state=rng, progress=bar
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -226,16 +204,20 @@ def typiclust(
     """
     from sklearn.cluster import KMeans
 
-    X_pool = check_pool(X_pool)
-    n_pool = num_rows(X_pool)
+    pool = as_pool(X_pool)
+    n_pool = pool.n_rows
     n_instances = check_n_instances(n_instances, n_pool)
     n_neighbors = check_scalar(n_neighbors, "n_neighbors", numbers.Integral, min_val=1)
     max_clusters = check_scalar(max_clusters, "max_clusters", numbers.Integral, min_val=1)
     min_cluster_size = check_scalar(min_cluster_size, "min_cluster_size", numbers.Integral, min_val=1)
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
+    pool.require_memory(
+        "typiclust (auto's strategy while the labeled set is small)",
+        "clusters the vectors of every pool row with k-means",
+    )
 
-    phi = features(classifier, X_pool, representation=representation, chunk_size=chunk_size)
+    phi = pool_features(classifier, pool, representation, chunk_size)
     n_labeled = 0
     X_labeled = labeled_set(classifier, X_labeled)
     if X_labeled is not None:

@@ -8,8 +8,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from .._containers import num_rows
-from .._validation import check_n_instances, check_pool, check_scalar
+from .._validation import check_n_instances, check_scalar
 from ._auxiliary import (
     auxiliary_model,
     deep_settings,
@@ -18,7 +17,7 @@ from ._auxiliary import (
     labeled_data,
     model_input,
 )
-from ._base import check_chunk_size, top_n
+from ._base import as_pool, check_chunk_size, top_n
 
 __all__ = ["find_training_dynamics", "label_dispersion"]
 
@@ -188,15 +187,18 @@ def label_dispersion(
     >>> query_idx.shape, bool(0 <= scores.min() and scores.max() <= 0.9)
     ((3,), True)
     """
-    X_pool = check_pool(X_pool)
-    n_instances = check_n_instances(n_instances, num_rows(X_pool))
+    pool = as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, pool.n_rows)
     every = check_scalar(every, "every", numbers.Integral, min_val=1)
     chunk_size = check_chunk_size(chunk_size)
+    pool.require_memory(
+        "label_dispersion", "compares every pool row with the rows its network's training recorded"
+    )
     rng = check_random_state(random_state)
     from ..models import TrainingDynamics, get_classes
     from ..models._base import SEED_MAX
 
-    inputs = model_input(classifier, X_pool, chunk_size=chunk_size)
+    inputs = model_input(classifier, pool, chunk_size=chunk_size)
     recorder = find_training_dynamics(classifier)
     if recorder is not None:
         scores = _recorded_dispersion(recorder, inputs)

@@ -27,6 +27,14 @@ per pick) and draw by inverse CDF with one uniform per pick, so that a
 blockwise (Dask) implementation that sums the same distances draws the
 same points.
 
+The greedy loop (:func:`select_centers`) is written once, over a
+*distance store*: the squared distance of every point to its nearest
+centre, wherever it lives. :class:`LazyDistances` is the store of points
+held in memory (the lazy updates above); a dask pool's store keeps one
+distance vector per block where the block lives
+(:mod:`skal.strategies._dask`). The loop asks a store for block maxima
+and block sums and draws through :mod:`skal.strategies._ranking`.
+
 The arithmetic is torch (float32), on the device the factors live on.
 """
 
@@ -36,7 +44,9 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["FactoredPoints", "greedy_centers"]
+from ._ranking import block_maximum, draw_by_weight, random_argmax
+
+__all__ = ["DistanceStore", "FactoredPoints", "LazyDistances", "greedy_centers", "select_centers"]
 
 #: Bytes of the (rows, centres) block when assigning points to initial centres.
 _BLOCK_BYTES = 64 * 2**20
@@ -115,7 +125,7 @@ class _Centres:
         self.size += k
 
 
-class _LazyDistances:
+class _LazyBounds:
     """Squared distance of every point to its nearest centre, brought up to date on demand.
 
     ``bound[i]`` is exact for the first ``seen[i]`` centres, hence an upper
@@ -159,6 +169,148 @@ class _LazyDistances:
 
     def choose(self, u):
         self.bound[u] = -1.0  # never farthest, never sampled, never refreshed
+
+
+class DistanceStore:
+    """What the greedy loop asks of the squared distances to the nearest centre.
+
+    An executor's store holds them where the points live. Blocks: a store
+    in memory is one block; a dask pool's has one per block of rows.
+    Chosen points carry a negative distance (never farthest, never drawn).
+    """
+
+    #: Number of points.
+    n = 0
+    #: Whether centres existed before the first choice (the labeled set).
+    has_anchors = False
+
+    def norm_maxima(self):
+        """:func:`~skal.strategies._ranking.block_maximum` of the squared norms, per block."""
+        raise NotImplementedError
+
+    def farthest_maxima(self):
+        """Block maxima of the distances, exact at least where the maximum is."""
+        raise NotImplementedError
+
+    def block_sums(self):
+        """``(sums, offsets)``: each block's sum of draw weights (``d²``, or ``weight · d²``)."""
+        raise NotImplementedError
+
+    def search(self, block, target):
+        """First position of ``block`` whose running weight exceeds ``target``."""
+        raise NotImplementedError
+
+    def free_positions(self):
+        """Positions not chosen yet (a vector of ``n`` at most)."""
+        raise NotImplementedError
+
+    def distance(self, u):
+        """Squared distance of ``u`` to its nearest centre, before it is chosen."""
+        raise NotImplementedError
+
+    def choose(self, u):
+        """Make ``u`` a centre."""
+        raise NotImplementedError
+
+    def covering_radius(self):
+        """The largest squared distance of a point to its nearest centre."""
+        raise NotImplementedError
+
+
+class LazyDistances(DistanceStore):
+    """The distance store of points in memory: lazy bounds, one block.
+
+    Parameters
+    ----------
+    points : FactoredPoints
+    capacity : int
+        Centres to make room for (choices plus anchors).
+    anchors : sequence of array-like, default=None
+        Initial centres, factored like the points.
+    weights : array-like of shape (n,), default=None
+        Draw weights multiplying ``d²`` (weighted k-means++).
+    """
+
+    def __init__(self, points, capacity, *, anchors=None, weights=None):
+        n_anchors = 0 if anchors is None else len(anchors[0])
+        self.points, self.n = points, points.n
+        self.centres = _Centres(points, n_anchors + capacity)
+        self.lazy = _LazyBounds(points, self.centres)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        self.has_anchors = bool(n_anchors)
+        self._cdf = None
+        if n_anchors:
+            self.centres.add(anchors)
+            self.lazy.refresh()
+
+    def norm_maxima(self):
+        return [block_maximum(self.points.sq_norms.cpu().numpy())]
+
+    def farthest_maxima(self):
+        _refresh_farthest(self.lazy)
+        return [block_maximum(self.lazy.bound.cpu().numpy())]
+
+    def block_sums(self):
+        self.lazy.refresh()  # every distance to the newest centre
+        d2 = self.lazy.bound.double().cpu().numpy()
+        p = np.where(d2 >= 0, d2, 0.0)
+        if self.weights is not None:
+            p *= self.weights
+        self._cdf = np.cumsum(p)
+        return self._cdf[-1:], np.array([0, self.n])
+
+    def search(self, block, target):
+        return int(np.searchsorted(self._cdf, target, side="right"))
+
+    def free_positions(self):
+        return np.flatnonzero(self.lazy.bound.cpu().numpy() >= 0)
+
+    def distance(self, u):
+        return float(self.lazy.bound[u])
+
+    def choose(self, u):
+        self.lazy.choose(u)
+        self.centres.add(self.points.row(u))
+
+    def covering_radius(self):
+        self.lazy.refresh()
+        return float(self.lazy.bound.max())
+
+
+def select_centers(store, n_select, *, rule="farthest", first="random", weights=None,
+                   random_state=None, progress=None):
+    """The greedy loop of :func:`greedy_centers` over any :class:`DistanceStore`.
+
+    Written once for every executor: each step asks the store for block
+    maxima (k-center) or block sums (k-means++) and draws through
+    ``random_state`` exactly as from the whole vector.
+    """
+    rng = check_random_state(random_state)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+    chosen, gains = [], []
+    for step in range(n_select):
+        if step == 0 and not store.has_anchors:
+            if first == "max_norm":
+                u = random_argmax(store.norm_maxima(), rng)
+            elif weights is not None and weights.sum() > 0:
+                u = int(rng.choice(store.n, p=weights / weights.sum()))
+            else:
+                u = int(rng.randint(store.n))
+        elif rule == "farthest":
+            u = random_argmax(store.farthest_maxima(), rng)
+        else:
+            u = draw_by_weight(store, rng)
+        gains.append(store.distance(u))
+        chosen.append(u)
+        store.choose(u)
+        if step == 0 and not store.has_anchors:
+            # Every distance was infinite: give the first pick the largest
+            # distance of a point to it (its covering radius).
+            gains[0] = max(store.covering_radius(), 0.0)
+        if progress is not None:
+            progress.update(1)
+    return np.asarray(chosen, dtype=np.intp), np.asarray(gains)
 
 
 def greedy_centers(points, n_select, *, rule="farthest", anchors=None, first="random",
@@ -209,55 +361,23 @@ def greedy_centers(points, n_select, *, rule="farthest", anchors=None, first="ra
     >>> chosen, sq_dist  # 11 is farthest from 0, then 5 is farthest from {0, 11}
     (array([3, 2]), array([121.,  25.]))
     """
-    rng = check_random_state(random_state)
-    if weights is not None:
-        weights = np.asarray(weights, dtype=np.float64)
-    n_anchors = 0 if anchors is None else len(anchors[0])
-    centres = _Centres(points, n_anchors + n_select)
-    lazy = _LazyDistances(points, centres)
-    if n_anchors:
-        centres.add(anchors)
-        lazy.refresh()
-    chosen, gains = [], []
-    for step in range(n_select):
-        if step == 0 and not n_anchors:
-            if first == "max_norm":
-                u = _random_argmax(points.sq_norms, rng)
-            elif weights is not None and weights.sum() > 0:
-                u = int(rng.choice(points.n, p=weights / weights.sum()))
-            else:
-                u = int(rng.randint(points.n))
-        elif rule == "farthest":
-            u = _farthest(lazy, rng)
-        else:
-            lazy.refresh()  # every distance to the newest centre
-            u = _draw_d2(lazy.bound, rng, weights)
-        gains.append(float(lazy.bound[u]))
-        chosen.append(u)
-        lazy.choose(u)
-        centres.add(points.row(u))
-        if step == 0 and not n_anchors:
-            # Every bound was infinite: bring all up to date, and give the
-            # first pick the largest distance to it (its covering radius).
-            lazy.refresh()
-            gains[0] = float(lazy.bound.max().clamp_min(0))
-        if progress is not None:
-            progress.update(1)
-    return np.asarray(chosen, dtype=np.intp), np.asarray(gains)
+    store = LazyDistances(points, n_select, anchors=anchors, weights=weights)
+    return select_centers(store, n_select, rule=rule, first=first, weights=weights,
+                          random_state=random_state, progress=progress)
 
 
 #: Points brought up to date together in one step of the lazy searches.
 _BLOCK = 64
 
 
-def _farthest(lazy, rng):
-    """The point farthest from every centre: refresh the largest bounds until one wins.
+def _refresh_farthest(lazy):
+    """Refresh the largest bounds until the farthest point's distance is exact.
 
     A block of the largest bounds is brought up to date until its best exact
     distance is strictly above every bound outside it; when ties reach the
-    block's edge, the block widens. The winner is drawn through ``rng``
-    among every point at that distance, in pool order, exactly as from the
-    full vector (the same draw a blockwise computation makes).
+    block's edge, the block widens. The winner is then drawn among every
+    point at that distance, in pool order, exactly as from the full vector
+    (the same draw a blockwise computation makes).
     """
     alive = int((lazy.bound >= 0).sum())
     k = min(_BLOCK, alive)
@@ -268,34 +388,6 @@ def _farthest(lazy, rng):
         best = lazy.bound[block].max()
         rest = values[k] if k < alive else None
         if rest is None or best > rest:
-            return _random_argmax(lazy.bound, rng)
+            return
         if best == rest:  # ties spill over the block: look at more points
             k = min(2 * k, alive)
-
-
-def _draw_d2(sq_dist, rng, weights=None):
-    """A point drawn with probability proportional to (weight ×) its squared distance.
-
-    Inverse CDF with one uniform: the draw depends only on the distances,
-    not on how they were computed. Chosen points (``-1``) are never drawn;
-    when every other point has zero probability, one of them is drawn
-    uniformly.
-    """
-    d2 = sq_dist.double().cpu().numpy()
-    free = d2 >= 0
-    p = np.where(free, d2, 0.0)
-    if weights is not None:
-        p *= weights
-    cdf = np.cumsum(p)
-    u = rng.random_sample()
-    if cdf[-1] <= 0:
-        candidates = np.flatnonzero(free)
-        return int(candidates[int(u * len(candidates))])
-    return int(np.searchsorted(cdf, u * cdf[-1], side="right"))
-
-
-def _random_argmax(values, rng):
-    """Position of the largest value, ties broken through ``rng`` (among all of them, in order)."""
-    values = values.cpu().numpy()
-    top = np.flatnonzero(values == values.max())
-    return int(top[rng.randint(len(top))]) if len(top) > 1 else int(top[0])

@@ -15,30 +15,15 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .. import measures
-from .._containers import is_dask, num_rows, take_rows
-from .._validation import check_n_instances, check_pool, check_scalar
-from ._base import check_chunk_size, labeled_set, pool_outputs, score_pool, top_n
-from ._diversity import _progress, features
+from .._validation import check_n_instances, check_scalar
+from ._base import as_pool, check_chunk_size, labeled_set, pool_outputs, top_n
+from ._diversity import _progress, pool_features
 from ._docstrings import fill_doc
 from ._geometry import FactoredPoints, greedy_centers
+from ._rows import EMBED_ROWS, gradient_rows, outputs_of_rows
+from ._rows import gradient_embedding  # noqa: F401  (imported from here by tests and benchmarks)
 
 __all__ = ["badge", "cal", "cluster_margin", "information_density", "suggestive_annotation"]
-
-
-def gradient_embedding(proba, phi):
-    """BADGE's factors: ``g = (p̄ - e_ŷ) ⊗ [φ, 1]`` as the pair ``(p̄ - e_ŷ, [φ, 1])``.
-
-    ``g`` is the gradient of the cross-entropy at the predicted label
-    ``ŷ = argmax p̄`` with respect to the last linear layer's weights and
-    bias; it is never formed, only its two factors (see
-    :class:`~skal.strategies._geometry.FactoredPoints`).
-    """
-    a = proba.astype(np.float32, copy=True)
-    a[np.arange(len(a)), a.argmax(axis=1)] -= 1.0
-    b = np.empty((len(phi), phi.shape[1] + 1), dtype=np.float32)
-    b[:, :-1] = phi
-    b[:, -1] = 1.0
-    return a, b
 
 
 @fill_doc
@@ -85,37 +70,32 @@ def badge(
 
     {measure_example}
     """
-    X_pool = check_pool(X_pool)
-    n_instances = check_n_instances(n_instances, num_rows(X_pool))
+    pool = as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, pool.n_rows)
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
     bar = _progress(verbose, n_instances, "BADGE")
     try:
-        if is_dask(X_pool):  # gradient embeddings and distances stay where the chunks live
-            from ._dask import dask_gradient_embedding, dask_greedy_centers
-
-            factors = dask_gradient_embedding(classifier, X_pool, predict_params)
-            idx, _ = dask_greedy_centers(factors, n_instances, rule="d2", first="max_norm",
-                                         random_state=rng, progress=bar)
-            a, b = (np.asarray(f[idx].compute(), dtype=np.float64) for f in factors)
-            return idx, np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-        proba, phi = pool_outputs(
-            classifier, X_pool, proba=True, embedding=True, chunk_size=chunk_size,
-            predict_params=predict_params,
-        )
-        points = FactoredPoints(gradient_embedding(proba, phi))
-        idx, _ = greedy_centers(
-            points, n_instances, rule="d2", first="max_norm", random_state=rng, progress=bar
-        )
+        # gradient embeddings and distances stay where the pool's rows are
+        factors = pool.map_rows(gradient_rows, classifier, chunk_size=chunk_size or EMBED_ROWS,
+                                predict_params=predict_params)
+        idx, _ = pool.greedy_centers(list(factors), n_instances, rule="d2", first="max_norm",
+                                     random_state=rng, progress=bar)
     finally:
         if bar is not None:
             bar.close()
-    return idx, np.sqrt(points.sq_norms[idx].cpu().numpy().astype(np.float64))
+    picked = FactoredPoints([pool.gather(f, idx) for f in factors])
+    return idx, np.sqrt(picked.sq_norms.cpu().numpy().astype(np.float64))
 
 
 def _margin_uncertainty(proba):
     """``1 - (p̄₁ - p̄₂)`` in [0, 1]: 1 where the top two classes tie."""
     return 1.0 + np.asarray(measures.margin(proba), dtype=np.float64)
+
+
+def _margin_rows(model, rows, predict_params=None):
+    (proba,) = outputs_of_rows(model, rows, proba=True, predict_params=predict_params)
+    return _margin_uncertainty(proba)
 
 
 @fill_doc
@@ -176,8 +156,8 @@ def cluster_margin(
 
     {measure_example}
     """
-    X_pool = check_pool(X_pool)
-    n_pool = num_rows(X_pool)
+    pool = as_pool(X_pool)
+    n_pool = pool.n_rows
     n_instances = check_n_instances(n_instances, n_pool)
     beta = check_scalar(beta, "beta", numbers.Integral, min_val=1)
     max_iter = check_scalar(max_iter, "max_iter", numbers.Integral, min_val=1)
@@ -185,18 +165,19 @@ def cluster_margin(
         raise ValueError(f"clustering must be 'kmeans' or 'hierarchical', got {clustering!r}.")
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
-    (proba,) = pool_outputs(classifier, X_pool, proba=True, chunk_size=chunk_size, predict_params=predict_params)
-    uncertainty = _margin_uncertainty(proba)
-    candidates = np.sort(top_n(uncertainty, min(n_pool, beta * n_instances), rng))
-    (phi,) = pool_outputs(classifier, take_rows(X_pool, candidates), embedding=True, chunk_size=chunk_size)
-    weight = uncertainty[candidates]
+    uncertainty = pool.map_rows(_margin_rows, classifier, chunk_size=chunk_size or EMBED_ROWS,
+                                vector=True, predict_params=predict_params)
+    positions, values = pool.top_n(uncertainty, min(n_pool, beta * n_instances), rng)
+    order = np.argsort(positions)
+    candidates, weight = positions[order], values[order]
+    (phi,) = pool_outputs(classifier, pool.take(candidates), embedding=True, chunk_size=chunk_size)
     if clustering == "kmeans":
         picks = _nearest_to_weighted_kmeans(phi, weight, n_instances, max_iter, rng, verbose)
     else:
         picks = _round_robin_hierarchical(phi, n_instances, rng)
-    idx = candidates[picks]
-    idx = idx[np.argsort(-uncertainty[idx], kind="stable")]
-    return idx.astype(np.intp), uncertainty[idx]
+    idx, picked = candidates[picks], weight[picks]
+    order = np.argsort(-picked, kind="stable")
+    return idx[order].astype(np.intp), picked[order]
 
 
 def _nearest_to_weighted_kmeans(phi, weight, n_clusters, max_iter, rng, verbose):
@@ -253,6 +234,10 @@ def _round_robin_hierarchical(phi, n_select, rng):
 def _normalised(phi):
     norms = np.linalg.norm(phi, axis=1, keepdims=True)
     return phi / np.maximum(norms, np.finfo(np.float32).tiny)
+
+
+def _normalised_embedding_rows(model, rows):
+    return _normalised(outputs_of_rows(model, rows, embedding=True)[0])
 
 
 @fill_doc
@@ -313,8 +298,8 @@ def suggestive_annotation(
 
     {measure_example}
     """
-    X_pool = check_pool(X_pool)
-    n_pool = num_rows(X_pool)
+    pool = as_pool(X_pool)
+    n_pool = pool.n_rows
     n_instances = check_n_instances(n_instances, n_pool)
     n_candidates = check_scalar(
         n_candidates, "n_candidates", numbers.Integral, min_val=n_instances, allow_none=True,
@@ -324,14 +309,18 @@ def suggestive_annotation(
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
     n_candidates = min(n_pool, 2 * n_instances if n_candidates is None else n_candidates)
-    scores = score_pool(classifier, X_pool, uncertainty, chunk_size=chunk_size, predict_params=predict_params)
-    candidates = top_n(scores, n_candidates, rng)
-    reference = np.arange(n_pool)
+    scores = pool.scores(classifier, uncertainty, chunk_size=chunk_size, predict_params=predict_params)
+    candidates, _ = pool.top_n(scores, n_candidates, rng)
+    reference = None  # every pool row
     if n_reference is not None and n_pool > n_reference:
         reference = np.sort(rng.choice(n_pool, size=n_reference, replace=False))
-    phi_c = _normalised(pool_outputs(classifier, take_rows(X_pool, candidates), embedding=True, chunk_size=chunk_size)[0])
-    phi_r = _normalised(pool_outputs(classifier, take_rows(X_pool, reference), embedding=True, chunk_size=chunk_size)[0])
-    picks, gains = _lazy_max_cover(phi_c, phi_r, n_instances, rng)
+    phi_c = _normalised(pool_outputs(classifier, pool.take(candidates), embedding=True, chunk_size=chunk_size)[0])
+    # the reference vectors stay where the pool's rows are
+    reference = pool.subset(reference)
+    coverage = reference.coverage(
+        reference.map_rows(_normalised_embedding_rows, classifier, chunk_size=chunk_size or EMBED_ROWS)
+    )
+    picks, gains = _lazy_max_cover(phi_c, coverage, n_instances, rng)
     return candidates[picks].astype(np.intp), gains
 
 
@@ -339,14 +328,15 @@ def suggestive_annotation(
 _COVER_BLOCK = 32
 
 
-def _lazy_max_cover(phi_c, phi_r, n_select, rng):
+def _lazy_max_cover(phi_c, coverage, n_select, rng):
     """Greedy max-cover of ``Σ_j max(0, max_{i ∈ S} <c_i, r_j>)`` with lazy gains (Minoux).
 
     A candidate's gain only shrinks as S grows, so its last computed gain
     bounds it; gains are recomputed for the best bounds, a block at a time,
-    until the best recomputed gain beats every remaining bound.
+    until the best recomputed gain beats every remaining bound. The
+    reference vectors ``r_j`` and their coverage live in ``coverage`` (a
+    pool's :class:`~skal.strategies._memory.Coverage`).
     """
-    covered = np.zeros(len(phi_r), dtype=np.float32)
     bound = np.full(len(phi_c), np.inf)
     chosen, gains = [], []
     for step in range(n_select):
@@ -355,14 +345,14 @@ def _lazy_max_cover(phi_c, phi_r, n_select, rng):
         while True:
             order = top_n(bound, min(k + 1, alive), rng)
             block = order[:k]
-            bound[block] = np.maximum(phi_c[block] @ phi_r.T - covered, 0).sum(axis=1)
+            bound[block] = coverage.gains(phi_c[block])
             rest = bound[order[k]] if len(order) > k else -np.inf
             best = block[top_n(bound[block], 1, rng)[0]]
             if bound[best] >= rest:
                 break
         chosen.append(best)
         gains.append(float(bound[best]))
-        covered = np.maximum(covered, phi_c[best] @ phi_r.T)
+        coverage.cover(phi_c[best])
         bound[best] = -np.inf
     return np.asarray(chosen, dtype=np.intp), np.asarray(gains)
 
@@ -432,20 +422,32 @@ def information_density(
 
     {measure_example}
     """
-    from sklearn.metrics import pairwise_distances_chunked
-
-    X_pool = check_pool(X_pool)
-    n_pool = num_rows(X_pool)
+    pool = as_pool(X_pool)
+    n_pool = pool.n_rows
     n_instances = check_n_instances(n_instances, n_pool)
     beta = check_scalar(beta, "beta", numbers.Real, min_val=0)
     n_reference = check_scalar(n_reference, "n_reference", numbers.Integral, min_val=1, allow_none=True)
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
-    phi = features(classifier, X_pool, representation=representation, chunk_size=chunk_size)
-    reference = phi
+    phi = pool_features(classifier, pool, representation, chunk_size)
+    reference = None  # every pool row
     if n_reference is not None and n_pool > n_reference:
-        reference = phi[np.sort(rng.choice(n_pool, size=n_reference, replace=False))]
-    density = np.concatenate(
+        reference = np.sort(rng.choice(n_pool, size=n_reference, replace=False))
+    # the reference vectors go where the pool's blocks are, not here
+    density = pool.map_values(_density, phi, reference=pool.rows_of(phi, reference), metric=metric)
+    if uncertainty is None:
+        scores = pool.map_values(_weighted_density, density, beta=beta)
+    else:
+        u = pool.scores(classifier, uncertainty, chunk_size=chunk_size, predict_params=predict_params)
+        scores = pool.map_values(_weighted_density, density, u, beta=beta)
+    return pool.top_n(scores, n_instances, rng)
+
+
+def _density(phi, reference, metric):
+    """``mean_{x' ∈ reference} 1 / (1 + d(x, x'))`` of every row of ``phi``, in row blocks."""
+    from sklearn.metrics import pairwise_distances_chunked
+
+    return np.concatenate(
         list(
             pairwise_distances_chunked(
                 phi, reference, metric=metric,
@@ -453,13 +455,11 @@ def information_density(
             )
         )
     )
+
+
+def _weighted_density(density, uncertainty=None, *, beta):
     scores = density**beta
-    if uncertainty is not None:
-        scores = scores * score_pool(
-            classifier, X_pool, uncertainty, chunk_size=chunk_size, predict_params=predict_params
-        )
-    idx = top_n(scores, n_instances, rng)
-    return idx, scores[idx]
+    return scores if uncertainty is None else scores * uncertainty
 
 
 @fill_doc
@@ -528,26 +528,33 @@ def cal(
     """
     from sklearn.neighbors import NearestNeighbors
 
-    X_pool = check_pool(X_pool)
-    n_instances = check_n_instances(n_instances, num_rows(X_pool))
+    pool = as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, pool.n_rows)
     n_neighbors = check_scalar(n_neighbors, "n_neighbors", numbers.Integral, min_val=1)
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
     X_labeled = labeled_set(classifier, X_labeled, required_by="cal")
-    p_pool, phi_pool = pool_outputs(
-        classifier, X_pool, proba=True, embedding=True, chunk_size=chunk_size, predict_params=predict_params
-    )
     p_lab, phi_lab = pool_outputs(
         classifier, X_labeled, proba=True, embedding=True, chunk_size=chunk_size, predict_params=predict_params
     )
     k = min(n_neighbors, len(phi_lab))
-    _, neighbours = NearestNeighbors(n_neighbors=k).fit(phi_lab).kneighbors(phi_pool)
-    log_pool = np.log(np.maximum(p_pool.astype(np.float64), 1e-12))
     p_lab = p_lab.astype(np.float64)
-    plogp_lab = -measures.entropy(p_lab)  # Σ_y p_l log p_l for every labeled point
+    scores = pool.map_rows(
+        _contrastive_rows, classifier, chunk_size=chunk_size or EMBED_ROWS, vector=True,
+        neighbours=NearestNeighbors(n_neighbors=k).fit(phi_lab), p_lab=p_lab,
+        plogp_lab=-measures.entropy(p_lab),  # Σ_y p_l log p_l for every labeled point
+        predict_params=predict_params,
+    )
+    return pool.top_n(scores, n_instances, rng)
+
+
+def _contrastive_rows(model, rows, *, neighbours, p_lab, plogp_lab, predict_params):
+    """CAL's score of a batch of rows: mean KL divergence from their labeled neighbours."""
+    p_pool, phi_pool = outputs_of_rows(model, rows, proba=True, embedding=True,
+                                       predict_params=predict_params)
+    _, near = neighbours.kneighbors(phi_pool)
+    log_pool = np.log(np.maximum(p_pool.astype(np.float64), 1e-12))
     # KL(p_l ‖ p_x) = Σ p_l log p_l - Σ p_l log p_x, averaged over the neighbours
-    cross = np.einsum("nkc,nc->nk", p_lab[neighbours], log_pool)
-    scores = (plogp_lab[neighbours] - cross).mean(axis=1)
-    scores = np.maximum(scores, 0.0)
-    idx = top_n(scores, n_instances, rng)
-    return idx, scores[idx]
+    cross = np.einsum("nkc,nc->nk", p_lab[near], log_pool)
+    scores = (plogp_lab[near] - cross).mean(axis=1)
+    return np.maximum(scores, 0.0)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._containers import iter_chunks, num_rows
-from .._validation import check_n_instances, check_pool
+from .._validation import check_n_instances
 from ._auxiliary import (
     auxiliary_model,
     deep_settings,
@@ -15,7 +14,7 @@ from ._auxiliary import (
     labeled_data,
     model_input,
 )
-from ._base import check_chunk_size, top_n
+from ._base import as_pool, check_chunk_size
 
 __all__ = ["learning_loss"]
 
@@ -110,8 +109,8 @@ def learning_loss(
     >>> query_idx.shape, bool(scores[0] >= scores[-1])
     ((3,), True)
     """
-    X_pool = check_pool(X_pool)
-    n_instances = check_n_instances(n_instances, num_rows(X_pool))
+    pool = as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, pool.n_rows)
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
     from ..models import get_classes
@@ -131,10 +130,12 @@ def learning_loss(
             classes=classes,
         )
         model.fit(model_input(classifier, X_lab, chunk_size=chunk_size), y_lab)
-    scores = np.concatenate([
-        np.asarray(model.predict_loss(model_input(classifier, rows, chunk_size=chunk_size)),
-                   dtype=np.float64)
-        for _, _, rows in iter_chunks(X_pool, chunk_size or num_rows(X_pool))
-    ])
-    idx = top_n(scores, n_instances, rng)
-    return idx, scores[idx]
+    scores = pool.map_rows(_predicted_loss_rows, model, chunk_size=chunk_size, vector=True,
+                           classifier=classifier)
+    return pool.top_n(scores, n_instances, rng)
+
+
+def _predicted_loss_rows(model, rows, *, classifier, chunk_size=None):
+    """The predicted losses of a batch of pool rows, as the classifier's final estimator sees them."""
+    inputs = model_input(classifier, rows, chunk_size=chunk_size)
+    return np.asarray(model.predict_loss(inputs), dtype=np.float64)

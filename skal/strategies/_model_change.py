@@ -13,10 +13,10 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._containers import num_rows
-from .._validation import check_n_instances, check_pool, check_scalar
-from ._base import check_chunk_size, pool_outputs, top_n
+from .._validation import check_n_instances, check_scalar
+from ._base import as_pool, check_chunk_size
 from ._docstrings import fill_doc
+from ._rows import EMBED_ROWS, outputs_of_rows
 
 __all__ = ["egl", "emoc"]
 
@@ -30,6 +30,29 @@ def _expected_residual_norm(proba, ord):
         return (proba * np.sqrt(np.maximum(sq, 0))).sum(axis=1)
     # ‖p̄ - e_y‖₁ = (‖p̄‖₁ - p̄_y) + (1 - p̄_y) = 2 (1 - p̄_y) for a distribution
     return (proba * 2 * (1 - proba)).sum(axis=1)
+
+
+def _egl_rows(model, rows, predict_params=None):
+    """EGL of a batch of rows: ``‖[φ, 1]‖ · Σ_y p̄_y ‖p̄ - e_y‖``."""
+    proba, phi = outputs_of_rows(model, rows, proba=True, embedding=True, predict_params=predict_params)
+    feature_norm = np.sqrt((phi.astype(np.float64) ** 2).sum(axis=1) + 1.0)
+    return feature_norm * _expected_residual_norm(proba, ord=2)
+
+
+def _emoc_rows(model, rows, predict_params=None):
+    """EMOC's two factors of a batch of rows: ``Σ_y p̄_y ‖p̄ - e_y‖₁`` and ``[φ, 1]``."""
+    proba, phi = outputs_of_rows(model, rows, proba=True, embedding=True, predict_params=predict_params)
+    b = np.concatenate([phi, np.ones((len(phi), 1), dtype=phi.dtype)], axis=1)
+    return _expected_residual_norm(proba, ord=1), b
+
+
+def _output_change(residual, b, reference):
+    """``residual · mean_{x'} |<[φ(x'), 1], [φ(x), 1]>|`` of every row, in row blocks."""
+    alignment = np.empty(len(b))
+    rows = max(1, 2**24 // max(1, len(reference)))  # (rows, R) float32 blocks of 64 MiB
+    for start in range(0, len(b), rows):
+        alignment[start : start + rows] = np.abs(b[start : start + rows] @ reference.T).mean(axis=1)
+    return residual * alignment
 
 
 @fill_doc
@@ -64,17 +87,13 @@ def egl(classifier, X_pool, n_instances=1, *, random_state=None, chunk_size=None
 
     {measure_example}
     """
-    X_pool = check_pool(X_pool)
-    n_instances = check_n_instances(n_instances, num_rows(X_pool))
+    pool = as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, pool.n_rows)
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
-    proba, phi = pool_outputs(
-        classifier, X_pool, proba=True, embedding=True, chunk_size=chunk_size, predict_params=predict_params
-    )
-    feature_norm = np.sqrt((phi.astype(np.float64) ** 2).sum(axis=1) + 1.0)
-    scores = feature_norm * _expected_residual_norm(proba, ord=2)
-    idx = top_n(scores, n_instances, rng)
-    return idx, scores[idx]
+    scores = pool.map_rows(_egl_rows, classifier, chunk_size=chunk_size or EMBED_ROWS, vector=True,
+                           predict_params=predict_params)
+    return pool.top_n(scores, n_instances, rng)
 
 
 @fill_doc
@@ -129,23 +148,17 @@ def emoc(
 
     {measure_example}
     """
-    X_pool = check_pool(X_pool)
-    n_pool = num_rows(X_pool)
+    pool = as_pool(X_pool)
+    n_pool = pool.n_rows
     n_instances = check_n_instances(n_instances, n_pool)
     n_reference = check_scalar(n_reference, "n_reference", numbers.Integral, min_val=1, allow_none=True)
     chunk_size = check_chunk_size(chunk_size)
     rng = check_random_state(random_state)
-    proba, phi = pool_outputs(
-        classifier, X_pool, proba=True, embedding=True, chunk_size=chunk_size, predict_params=predict_params
-    )
-    b = np.concatenate([phi, np.ones((len(phi), 1), dtype=phi.dtype)], axis=1)
-    reference = b
+    residual, b = pool.map_rows(_emoc_rows, classifier, chunk_size=chunk_size or EMBED_ROWS,
+                                predict_params=predict_params)
+    reference = None  # every pool row
     if n_reference is not None and n_pool > n_reference:
-        reference = b[np.sort(rng.choice(n_pool, size=n_reference, replace=False))]
-    alignment = np.empty(n_pool)
-    rows = max(1, 2**24 // max(1, len(reference)))  # (rows, R) float32 blocks of 64 MiB
-    for start in range(0, n_pool, rows):
-        alignment[start : start + rows] = np.abs(b[start : start + rows] @ reference.T).mean(axis=1)
-    scores = _expected_residual_norm(proba, ord=1) * alignment
-    idx = top_n(scores, n_instances, rng)
-    return idx, scores[idx]
+        reference = np.sort(rng.choice(n_pool, size=n_reference, replace=False))
+    # the reference vectors go where the pool's blocks are, not here
+    scores = pool.map_values(_output_change, residual, b, reference=pool.rows_of(b, reference))
+    return pool.top_n(scores, n_instances, rng)

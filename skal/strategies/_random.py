@@ -3,9 +3,9 @@
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._containers import num_rows
-from .._validation import check_n_instances, check_pool
+from .._validation import check_n_instances
 from ._docstrings import fill_doc
+from ._pool import as_pool
 
 __all__ = ["random_sampling"]
 
@@ -42,8 +42,7 @@ def random_sampling(classifier, X_pool, n_instances=1, *, random_state=None, **o
     >>> len(set(idx.tolist())), scores.tolist()
     (3, [0.0, 0.0, 0.0])
     """
-    X_pool = check_pool(X_pool)
-    n_pool = num_rows(X_pool)
+    n_pool = as_pool(X_pool).n_rows
     n_instances = check_n_instances(n_instances, n_pool)
     rng = check_random_state(random_state)
     idx = rng.choice(n_pool, size=n_instances, replace=False)

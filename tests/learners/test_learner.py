@@ -345,7 +345,9 @@ def test_pipeline_dpe_with_bald_rounds(digits):
         idx, X_query, scores = learner.query(X_pool, n_instances=5, return_metrics=True)
         assert len(np.unique(idx)) == 5
         # the scores are BALD of the learner's own samples, best first
-        np.testing.assert_allclose(scores, bald_measure(predict_proba_samples(learner, X_query)))
+        # float32 nets: the pool's chunks and the query's rows meet other BLAS kernels
+        np.testing.assert_allclose(scores, bald_measure(predict_proba_samples(learner, X_query)),
+                                   rtol=1e-5)
         assert (np.diff(scores) <= 0).all()
         learner.teach(X_query, y_pool[idx])
     assert counting.calls == 2

@@ -11,13 +11,21 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 
 from skal.strategies import (
+    auto,
     badge,
     bald,
     batch_bald,
+    cal,
+    cluster_margin,
     coreset,
+    egl,
+    emoc,
     entropy,
+    information_density,
+    learning_loss,
     power_bald,
     random_sampling,
+    suggestive_annotation,
 )
 
 da = pytest.importorskip("dask.array")
@@ -31,6 +39,14 @@ CASES = {
     "batch_bald": (batch_bald, {"n_candidates": 200}),
     "coreset": (coreset, {"labeled": True}),
     "badge": (badge, {}),
+    "cluster_margin": (cluster_margin, {}),
+    "auto": (auto, {"labeled": True}),  # 150 labels: cluster_margin's regime
+    "egl": (egl, {}),
+    "emoc": (emoc, {"n_reference": 300}),
+    "information_density": (information_density, {"n_reference": 300}),
+    "suggestive_annotation": (suggestive_annotation, {"n_reference": 300}),
+    "cal": (cal, {"labeled": True}),
+    "learning_loss": (learning_loss, {"labeled": True, "loss_model": {"max_epochs": 2}}),
 }
 
 
@@ -46,6 +62,8 @@ def _query(name, model, pool, labeled, n=8):
     options = dict(options)
     if options.pop("labeled", False):
         options["X_labeled"] = labeled
+        if strategy is learning_loss:
+            options["y_labeled"] = model.predict(labeled)
     return strategy(model, pool, n, random_state=3, **options)
 
 

@@ -8,7 +8,7 @@ import pytest
 from skal import measures
 from skal.measures import pixel_scores, pool_pixels
 from skal.strategies import STRATEGIES, query_by_measure, score_pool
-from skal.strategies import _base
+from skal.strategies import _rows
 
 
 class FixedSegmenter:
@@ -70,11 +70,11 @@ def test_the_top_images_are_those_of_highest_pooled_score():
 
 def test_automatic_chunks_of_images_stay_within_the_byte_budget(monkeypatch):
     P = _samples(n=200, S=4, K=3, H=4, W=5)  # 3,840 bytes of samples per image
-    monkeypatch.setattr(_base, "CHUNK_BYTES", 40_000)
+    monkeypatch.setattr(_rows, "CHUNK_BYTES", 40_000)
     model = FixedSegmenter(P)
     score_pool(model, _pool(200), measures.entropy)
     per_image = P[:, :1].nbytes
-    assert model.calls[0] == _base._PROBE_IMAGES
+    assert model.calls[0] == _rows._PROBE_IMAGES
     assert max(model.calls[1:]) * per_image <= 40_000
     assert sum(model.calls) == 200
 

@@ -303,3 +303,156 @@ def test_a_users_measure_honours_the_learners_nan_setting(digits_split):
     idx, _ = learner.query(holes, n_instances=3)
     scores = measures.entropy(learner.predict_proba(holes)[None])
     assert set(idx.tolist()) == set(np.argsort(-scores)[:3].tolist())
+
+
+# --------------------------------------------------------------------------- pool kinds
+# Every registered strategy on every kind of pool: an array, a memory-mapped
+# array, a dask array (tiny blocks, dask's local scheduler) and a
+# torch Dataset. The same random_state picks the same rows as the array, or,
+# on a dask pool, the strategy refuses with a clear error before it reads
+# the pool's rows here.
+POOL_KINDS = ["array", "memmap", "dask", "dataset"]
+# options that keep the strategies that train a model of their own fast
+FAST = {
+    "vaal": {"model": {"n_steps": 5}},
+    "mal": {"model": {"n_steps": 5}},
+    "learning_loss": {"loss_model": {"max_epochs": 2}},
+    "label_dispersion": {"dynamics_model": {"max_epochs": 2}},
+}
+# (name, options) cases; a strategy whose options decide where it runs appears twice
+KIND_CASES = [(name, FAST.get(name, {})) for name in NAMES] + [
+    ("batch_bald", {"n_candidates": 30}),
+    ("auto", {"labels_per_class": 1}),  # the high-budget regime (cluster_margin)
+    ("coreset", {"representation": "input"}),
+    ("information_density", {"representation": "model", "n_reference": 40}),
+    ("suggestive_annotation", {"n_reference": 40}),
+    ("emoc", {"n_reference": 40}),
+]
+# what cannot run where a dask pool's blocks live: they train on, or cluster,
+# every pool row (auto with a small labeled set is typiclust), or hold every
+# row's predictive samples (batch_bald without n_candidates)
+REFUSE_DASK = {"typiclust", "auto", "dal", "vaal", "mal", "label_dispersion", "batch_bald"}
+
+
+def _case_id(case):
+    name, options = case
+    return name + "".join(f"-{k}={v}" for k, v in options.items() if k not in FAST.get(name, {}))
+
+
+@pytest.fixture(scope="module")
+def kind_problem(digits, tmp_path_factory):
+    """A forest, a labeled set of 3 per class (auto's low budget) and a pool of 120 rows."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = digits
+    labeled = np.concatenate([np.flatnonzero(y == c)[:3] for c in range(10)])
+    X_l, y_l, pool = X[labeled], y[labeled], X[1000:1120]
+    model = RandomForestClassifier(n_estimators=6, max_depth=5, random_state=0).fit(X_l, y_l)
+    path = tmp_path_factory.mktemp("kinds") / "pool.npy"
+    np.save(path, pool)
+    return model, X_l, y_l, pool, path
+
+
+def _pool_of_kind(kind, pool, path):
+    if kind == "array":
+        return pool
+    if kind == "memmap":
+        return np.load(path, mmap_mode="r")
+    if kind == "dask":
+        da = pytest.importorskip("dask.array")
+        return da.from_array(pool, chunks=(23, pool.shape[1]))
+    import torch
+
+    return torch.utils.data.TensorDataset(torch.as_tensor(pool))
+
+
+def _query_kind(name, options, problem, pool):
+    model, X_l, y_l, _, _ = problem
+    strategy = STRATEGIES[name]
+    params = inspect.signature(strategy).parameters
+    kwargs = {"random_state": 0, **options}
+    if "X_labeled" in params:
+        kwargs["X_labeled"] = X_l
+    if "y_labeled" in params:
+        kwargs["y_labeled"] = y_l
+    if "chunk_size" in params:
+        kwargs["chunk_size"] = 17
+    return strategy(model, pool, 3, **kwargs)
+
+
+class ClientRows:
+    """Records what dask computes into this process: rows of vectors, and 1-D values.
+
+    ``dask.compute`` (which ``.compute()``, ``np.asarray`` and
+    ``Delayed.compute`` go through) is wrapped; every array it returns is
+    inspected. An array of two dimensions or more whose rows are vectors
+    (more than 3 values: the position-key-payload triples of a top-n's
+    candidates are not) counts its rows as rows brought here; the others
+    are values (one per row at most, say).
+    """
+
+    def __init__(self, monkeypatch):
+        import dask
+        import dask.base
+
+        self.vector_rows = 0
+        self.largest_values = 0
+        original = dask.base.compute
+
+        def compute(*args, **kwargs):
+            results = original(*args, **kwargs)
+            self._inspect(results)
+            return results
+
+        monkeypatch.setattr(dask.base, "compute", compute)
+        monkeypatch.setattr(dask, "compute", compute)
+
+    def _inspect(self, value):
+        if isinstance(value, (tuple, list)):
+            for item in value:
+                self._inspect(item)
+            return
+        arr = np.asarray(value) if isinstance(value, np.ndarray) or np.isscalar(value) else None
+        if arr is None:
+            return
+        if arr.ndim >= 2 and np.prod(arr.shape[1:]) > 3:
+            self.vector_rows += arr.shape[0]
+        else:
+            self.largest_values = max(self.largest_values, arr.size)
+
+
+def test_the_client_rows_detector_sees_a_pool_pulled_here(kind_problem, monkeypatch):
+    from skal.strategies._rows import features
+
+    model, _, _, pool, path = kind_problem
+    dask_pool = _pool_of_kind("dask", pool, path)
+    seen = ClientRows(monkeypatch)
+    features(model, dask_pool, chunk_size=17)  # chunk by chunk, as strategies once did
+    assert seen.vector_rows == len(pool)
+
+
+@pytest.mark.parametrize("kind", POOL_KINDS)
+@pytest.mark.parametrize("case", KIND_CASES, ids=_case_id)
+def test_every_pool_kind_selects_what_the_array_selects(case, kind, kind_problem, monkeypatch):
+    name, options = case
+    pool = kind_problem[3]
+    expected = _query_kind(name, options, kind_problem, pool)
+    if kind == "array":
+        check_result(expected, len(pool), 3)
+        return
+    pooled = _pool_of_kind(kind, pool, kind_problem[4])
+    seen = ClientRows(monkeypatch) if kind == "dask" else None
+    refuses = kind == "dask" and name in REFUSE_DASK and not (
+        (name == "batch_bald" and "n_candidates" in options) or (name == "auto" and options)
+    )
+    if refuses:
+        with pytest.raises(ValueError, match=f"cannot run on a dask array pool.*compute\\(\\)"):
+            _query_kind(name, options, kind_problem, pooled)
+    else:
+        got = _query_kind(name, options, kind_problem, pooled)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-5)
+    if seen is not None:
+        # never most of the pool's rows as vectors here; 1-D values at most O(n)
+        assert seen.vector_rows < len(pool) / 2, seen.vector_rows
+        assert seen.largest_values <= 3 * len(pool), seen.largest_values
