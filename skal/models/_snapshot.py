@@ -17,7 +17,15 @@ from torch import nn
 
 from .._docstrings import fill_sections
 from .._validation import check_scalar
-from ._base import PARAMETER_DOCS, EvenBatchLoader, _BaseDeepClassifier, even_batch_size, rows_as_tensor, validate_X
+from ._base import (
+    PARAMETER_DOCS,
+    EvenBatchLoader,
+    _BaseDeepClassifier,
+    class_softmax,
+    even_batch_size,
+    rows_as_tensor,
+    validate_X,
+)
 from ._stacked import StackedEnsemble
 
 __all__ = ["SnapshotEnsemble"]
@@ -212,6 +220,9 @@ class SnapshotEnsemble(_BaseDeepClassifier, BaseEnsemble):
                 module=member, criterion=nn.CrossEntropyLoss, classes=np.arange(len(self.classes_)),
                 optimizer=net.optimizer, lr=net.lr, max_epochs=net.max_epochs, batch_size=net.batch_size,
                 iterator_train=EvenBatchLoader, train_split=None, device=net.device,
+                # over the class axis (1), as the ensembles' members: skorch's default
+                # softmax runs over the last axis, a label map's width
+                predict_nonlinearity=class_softmax,
             ).initialize()
             for member in members
         ]

@@ -73,15 +73,17 @@ def test_segmenters_give_per_pixel_samples_label_maps_and_miou(name, maps):
     assert est.score(X, y) == pytest.approx(mean_iou(y, pred, labels=LABELS))
 
 
-@pytest.mark.parametrize("name", ["dpe", "deep_ensemble"])
+@pytest.mark.parametrize("name", ["dpe", "deep_ensemble", "snapshot"])
 def test_ensemble_members_predict_maps_on_their_own(name, maps):
     X, y = maps
     est = segmenter(name).fit(X, y)
     member = est.estimators_[1].predict_proba(X[:2])
     assert member.shape == (2, 3, 8, 8)
+    np.testing.assert_allclose(member.sum(axis=1), 1.0, rtol=1e-5)  # over the classes, per pixel
     np.testing.assert_allclose(member, est.predict_proba_samples(X[:2])[1], atol=1e-5)
     # the DPE's He prior covers every layer of the reference segmenters
-    assert est.unregularised_params_ == []
+    if name != "snapshot":
+        assert est.unregularised_params_ == []
 
 
 def test_mc_dropout_segmenter_samples_differ_and_are_reproducible(maps):
