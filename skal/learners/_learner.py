@@ -329,8 +329,7 @@ class ActiveLearner(QueryMixin):
 
     def _fit_on_new(self, X, y, bootstrap=False, **fit_kwargs):
         X, y = self._validate_X_y(X, y)
-        self._check_labels(y)
-        return self._fit(X, y, bootstrap=bootstrap, **fit_kwargs)
+        return self._fit(X, y, bootstrap=bootstrap, **fit_kwargs)  # _fit checks the labels
 
     # -- modAL API ----------------------------------------------------------
 
